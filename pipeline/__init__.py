@@ -1,0 +1,1 @@
+"""Raw intervention-annotated teleoperation logs -> RLIF-relabeled RLDS rounds."""

@@ -1,0 +1,60 @@
+"""The Beam graph of one round: read -> (group steps by episode) -> validate/relabel/encode ->
+write shards -> collect receipts. Thin wiring around `stages`; no logic of its own."""
+
+from __future__ import annotations
+
+import apache_beam as beam
+
+from pipeline import stages
+
+
+class _WriteShards(beam.DoFn):
+  """Streams episodes into per-bundle TFRecord files. Receipts are emitted from `process`
+  (runners such as Dask drop outputs emitted in `finish_bundle`), the file is closed in
+  `finish_bundle`, and memory holds one episode at a time."""
+
+  def __init__(self, job: stages.JobSpec):
+    self._job = job
+    self._writer = None
+
+  def start_bundle(self):
+    self._writer = stages.ShardWriter(self._job)
+
+  def process(self, episode: stages.EncodedEpisode):
+    yield self._writer.write(episode)
+
+  def finish_bundle(self):
+    self._writer.close()
+
+
+def _single_key(receipt: dict):
+  return None, receipt
+
+
+def build(pipeline: beam.Pipeline, files: list[stages.InputFile], job: stages.JobSpec) -> None:
+  npz = [f for f in files if f.kind == 'npz']
+  step_streams = [f for f in files if f.kind == 'steps']
+  episodes = []
+  if npz:
+    episodes.append(
+        pipeline
+        | 'ListEpisodeFiles' >> beam.Create(npz)
+        # Spread files over workers before the expensive per-episode work.
+        | 'Spread' >> beam.Reshuffle()
+        | 'ReadEpisodeFiles' >> beam.FlatMap(stages.read_npz, job))
+  if step_streams:
+    episodes.append(
+        pipeline
+        | 'ListStepStreams' >> beam.Create(step_streams)
+        | 'ReadStepRecords' >> beam.FlatMap(stages.read_step_records, job)
+        | 'GroupByEpisode' >> beam.GroupByKey()
+        | 'AssembleEpisodes' >> beam.FlatMap(stages.assemble, job))
+  if not episodes:
+    return
+  (episodes
+   | 'AllEpisodes' >> beam.Flatten()
+   | 'Relabel' >> beam.FlatMap(stages.convert, job)
+   | 'WriteShards' >> beam.ParDo(_WriteShards(job))
+   | 'KeyReceipts' >> beam.Map(_single_key)
+   | 'GatherReceipts' >> beam.GroupByKey()
+   | 'WriteReceipts' >> beam.Map(stages.write_receipts, job))

@@ -1,0 +1,67 @@
+"""Writes episodes in raw log format v1 (the collector's side of `raw_format`)."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from typing import Iterable, Optional
+
+import numpy as np
+import tensorflow as tf
+
+
+def npz_bytes(observations, actions, metadata: dict, interventions=None,
+              policy_actions=None, terminated: Optional[bool] = None) -> bytes:
+  arrays = {'observations': np.asarray(observations, np.float32),
+            'actions': np.asarray(actions, np.float32),
+            'metadata': np.array(json.dumps(metadata))}
+  if interventions is not None:
+    arrays['interventions'] = np.asarray(interventions, bool)
+  if policy_actions is not None:
+    arrays['policy_actions'] = np.asarray(policy_actions, np.float32)
+  if terminated is not None:
+    arrays['terminated'] = np.array(bool(terminated))
+  buffer = io.BytesIO()
+  np.savez_compressed(buffer, **arrays)
+  return buffer.getvalue()
+
+
+def write_npz_episode(path: str, observations, actions, metadata: dict, **optional) -> None:
+  with tf.io.gfile.GFile(path, 'wb') as f:
+    f.write(npz_bytes(observations, actions, metadata, **optional))
+
+
+def step_records(observations, actions, metadata: dict, interventions=None,
+                 policy_actions=None, terminated: Optional[bool] = None) -> list[dict]:
+  """One episode as step-stream records (the final record carries the final observation)."""
+  episode_id = metadata['episode_id']
+  T = len(actions)
+  records = []
+  for t in range(T + 1):
+    record = {'episode_id': episode_id, 'step': t,
+              'observation': np.asarray(observations[t], np.float32).tolist()}
+    if t < T:
+      record['action'] = np.asarray(actions[t], np.float32).tolist()
+      if policy_actions is not None:
+        record['policy_action'] = np.asarray(policy_actions[t], np.float32).tolist()
+    if interventions is not None and t < len(interventions):
+      record['intervention'] = bool(interventions[t])
+    elif interventions is not None:
+      record['intervention'] = False
+    if t == 0:
+      record['metadata'] = metadata
+    if t == T:
+      record['is_last'] = True
+      if terminated is not None:
+        record['terminated'] = bool(terminated)
+    records.append(record)
+  return records
+
+
+def write_step_stream(path: str, records: Iterable[dict]) -> None:
+  text = ''.join(json.dumps(r) + '\n' for r in records).encode()
+  if path.endswith('.gz'):
+    text = gzip.compress(text)
+  with tf.io.gfile.GFile(path, 'wb') as f:
+    f.write(text)

@@ -1,0 +1,155 @@
+"""Appends one round to a dataset: plan, run the conversion (Beam or plain), report, commit."""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import logging
+from typing import Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from pipeline import dead_letters
+from pipeline import raw_format
+from pipeline import relabel as rl
+from pipeline import report as report_lib
+from pipeline import rounds
+from pipeline import stages
+
+
+@dataclasses.dataclass
+class RoundResult:
+  status: str  # 'new', 'overwrite' or 'unchanged'
+  report: dict
+  summary: str
+  version_dir: str
+
+
+def expand_inputs(patterns: Sequence[str]) -> list[stages.InputFile]:
+  """Expands comma-separated globs into raw log files; rejects unknown file types up front."""
+  paths = []
+  for pattern in patterns:
+    matches = tf.io.gfile.glob(pattern)
+    if not matches:
+      raise FileNotFoundError(f'--input pattern {pattern!r} matched no files')
+    paths.extend(matches)
+  files, unknown = [], []
+  for path in sorted(set(paths)):
+    if tf.io.gfile.isdir(path):
+      continue
+    try:
+      files.append(stages.InputFile(path, raw_format.kind_of(path)))
+    except ValueError:
+      unknown.append(path)
+  if unknown:
+    raise ValueError(f'{len(unknown)} input files are not raw logs (*.npz, *.jsonl, *.jsonl.gz),'
+                     f' e.g. {unknown[:3]}; narrow --input')
+  if not files:
+    raise FileNotFoundError(f'--input {list(patterns)} matched no raw log files')
+  return files
+
+
+def infer_dims(files: list[stages.InputFile], max_files: int = 16) -> tuple[int, int]:
+  """The most common (observation_dim, action_dim) among the first readable input files; used
+  only when the dataset does not exist yet (later rounds must match the dataset)."""
+  seen = collections.Counter()
+  for input_file in files[:max_files]:
+    try:
+      data = raw_format.read_bytes(input_file.path)
+      if input_file.kind == 'npz':
+        ep = raw_format.parse_npz_episode(data, input_file.source)
+        if ep.observations.ndim == 2 and ep.actions.ndim == 2:
+          seen[(ep.observations.shape[1], ep.actions.shape[1])] += 1
+      else:
+        for _, line in raw_format.iter_lines(data, input_file.path):
+          rec = raw_format.parse_step_line(line, input_file.source, 0)
+          if rec and isinstance(rec.fields.get('action'), list):
+            seen[(len(rec.fields['observation']), len(rec.fields['action']))] += 1
+            break
+    except Exception:  # Bad files are reported by the job itself.
+      continue
+  if not seen:
+    raise ValueError('cannot infer observation/action dimensions: none of the first '
+                     f'{min(max_files, len(files))} input files is readable')
+  return seen.most_common(1)[0][0]
+
+
+def run_round(input_patterns: Sequence[str], output_dir: str, dataset: str, round_index: int,
+              takeover: str = 'keep', overwrite: bool = False,
+              beam_options: Optional[Sequence[str]] = None, runner: str = 'beam',
+              max_shard_bytes: int = 256 << 20) -> RoundResult:
+  """Converts the raw logs matched by `input_patterns` into split `round_<round_index>`.
+
+  Args:
+    runner: 'beam' runs the Beam graph with `beam_options` (DirectRunner with 2 worker processes
+      unless options say otherwise); 'plain' runs the same stages in this process.
+  """
+  if round_index < 0:
+    raise ValueError(f'--round must be >= 0, got {round_index}')
+  takeover = rl.Takeover(takeover).value
+  layout = rounds.DatasetLayout(output_dir, dataset)
+  files = expand_inputs(input_patterns)
+  settings = {'reward_rule': rl.RULE_NAME, 'reward_rule_version': rl.RULE_VERSION,
+              'takeover': takeover, 'raw_format_version': raw_format.FORMAT_VERSION}
+  fingerprint = rounds.input_fingerprint([f.path for f in files], settings)
+  status = rounds.plan_round(layout, round_index, fingerprint, overwrite)
+  if status == 'unchanged':
+    manifest = rounds.read_manifest(layout, round_index)
+    summary = (f'{rounds.sc.split_name(round_index)} already holds this input (fingerprint '
+               f'{fingerprint[:12]}); nothing to do.\n')
+    return RoundResult(status, manifest['report'], summary, layout.version_dir)
+
+  dims = rounds.dataset_dims(layout) or infer_dims(files)
+  job = stages.JobSpec(round_index=round_index, dims=tuple(int(d) for d in dims),
+                       takeover=takeover, staging_dir=layout.new_staging_dir(round_index),
+                       max_shard_bytes=max_shard_bytes)
+  logging.info('round %d: %d input files -> %s (staging %s)', round_index, len(files),
+               layout.version_dir, job.staging_dir)
+  if runner == 'plain':
+    stages.run_plain(files, job)
+  else:
+    _run_beam(files, job, beam_options)
+
+  receipts = stages.read_receipts(job.staging_dir)
+  rejected = dead_letters.read_all(job.rejected_dir)
+  report = report_lib.build_report(round_index, receipts, rejected, settings, len(files))
+  report['observation_dim'], report['action_dim'] = job.dims
+  summary = report_lib.summary_text(report, layout.version_dir)
+  manifest = {'round': round_index, 'fingerprint': fingerprint, 'settings': settings,
+              'input_files': [f.source for f in files], 'report': report}
+  rounds.commit_round(layout, round_index, job.staging_dir, receipts, job.dims,
+                      json.loads(json.dumps(manifest, default=_json_default)), summary)
+  return RoundResult(status, report, summary, layout.version_dir)
+
+
+def _json_default(value):
+  if isinstance(value, np.generic):
+    return value.item()
+  raise TypeError(f'not JSON serializable: {type(value)}')
+
+
+def default_beam_options(extra: Optional[Sequence[str]]) -> list[str]:
+  """Beam options with the embedded default (DirectRunner, 2 worker processes) filled in."""
+  args = list(extra or [])
+  if not any(a.startswith('--runner') for a in args):
+    args += ['--runner=DirectRunner']
+  runner = next(a for a in args if a.startswith('--runner')).split('=', 1)[-1]
+  if runner.endswith('DirectRunner'):
+    if not any(a.startswith('--direct_num_workers') for a in args):
+      args.append('--direct_num_workers=2')
+    if not any(a.startswith('--direct_running_mode') for a in args):
+      args.append('--direct_running_mode=multi_processing')
+  if not any(a.startswith('--default_sdk_harness_log_level') for a in args):
+    args.append('--default_sdk_harness_log_level=WARNING')
+  return args
+
+
+def _run_beam(files, job, beam_options) -> None:
+  import apache_beam as beam
+  from apache_beam.options.pipeline_options import PipelineOptions
+  from pipeline import beam_job
+  options = PipelineOptions(default_beam_options(beam_options))
+  with beam.Pipeline(options=options) as p:
+    beam_job.build(p, files, job)
