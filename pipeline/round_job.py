@@ -150,6 +150,14 @@ def _run_beam(files, job, beam_options) -> None:
   import apache_beam as beam
   from apache_beam.options.pipeline_options import PipelineOptions
   from pipeline import beam_job
-  options = PipelineOptions(default_beam_options(beam_options))
-  with beam.Pipeline(options=options) as p:
-    beam_job.build(p, files, job)
+  pipeline = beam.Pipeline(options=PipelineOptions(default_beam_options(beam_options)))
+  beam_job.build(pipeline, files, job)
+  result = pipeline.run()
+  try:
+    state = result.wait_until_finish()
+  finally:
+    client = getattr(result, 'client', None)  # DaskRunner: release the cluster connection.
+    if client is not None:
+      client.close()
+  if state not in (None, 'DONE'):
+    raise RuntimeError(f'the Beam job ended in state {state}; the round was not committed')
