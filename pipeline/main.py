@@ -40,15 +40,17 @@ def main(argv):
   logging.set_verbosity(logging.WARNING)
   beam_args = argv[1:]
   patterns, output_dir, round_index = _INPUT.value, _OUTPUT_DIR.value, _ROUND.value
+  dataset = _DATASET.value
   if patterns is None:
     patterns = [os.path.join(_SAMPLE_LOGS, '*')]
     output_dir = output_dir or '/tmp/rlif_sample_data'
+    dataset = 'rlif_sample'
     round_index = 0 if round_index is None else round_index
     print(f'No --input: converting the sample logs in {_SAMPLE_LOGS}')
   if output_dir is None or round_index is None:
     raise app.UsageError('--output_dir and --round are required with --input')
   try:
-    result = round_job.run_round(patterns, os.path.expanduser(output_dir), _DATASET.value,
+    result = round_job.run_round(patterns, os.path.expanduser(output_dir), dataset,
                                  round_index, _TAKEOVER.value, _OVERWRITE.value, beam_args,
                                  runner=_RUNNER.value)
   except (round_job.rounds.RoundConflict, FileNotFoundError, ValueError) as e:

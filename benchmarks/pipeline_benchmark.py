@@ -1,0 +1,144 @@
+r"""Pipeline benchmark: the Beam round job (DirectRunner, 2 worker processes) against a bare
+single-process loop that reads the same files and writes the same TFRecord examples.
+
+  python benchmarks/pipeline_benchmark.py [--episodes=2000] [--steps=200] [--append_rounds=10]
+
+Prints, from one run: steps/s and peak memory (whole process tree, sampled) of both at two
+episode counts, and the time of appending round 10 against round 1 for equal rounds. Each job
+runs in a fresh subprocess so that memory readings do not mix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import numpy as np
+import psutil
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+OBS_DIM, ACT_DIM = 45, 24  # Adroit pen.
+
+
+def generate(directory: str, episodes: int, steps: int, seed: int) -> None:
+  """Raw npz episodes with a random takeover in half of them."""
+  from pipeline import raw_writer
+  os.makedirs(directory, exist_ok=True)
+  rng = np.random.default_rng(seed)
+  for i in range(episodes):
+    obs = rng.normal(size=(steps + 1, OBS_DIM)).astype(np.float32)
+    act = rng.uniform(-1, 1, size=(steps, ACT_DIM)).astype(np.float32)
+    flags = np.zeros(steps, bool)
+    if i % 2:
+      start = rng.integers(0, steps - 10)
+      flags[start:start + rng.integers(1, 10)] = True
+    data = {'observations': obs, 'actions': act, 'interventions': flags,
+            'policy_actions': act, 'metadata': np.array(json.dumps({'episode_id': f'{seed}-{i}'}))}
+    np.savez(os.path.join(directory, f'ep{i:06d}.npz'), **data)
+
+
+def job(engine: str, input_dir: str, output_dir: str, round_index: int) -> None:
+  """Child process: run one round and print its wall time and step count."""
+  from pipeline import round_job
+  start = time.perf_counter()
+  result = round_job.run_round([os.path.join(input_dir, '*.npz')], output_dir, 'bench',
+                               round_index, runner=engine)
+  print(json.dumps({'seconds': time.perf_counter() - start,
+                    'steps': result.report['transitions'],
+                    'episodes': result.report['episodes_written']}))
+
+
+def measured(engine: str, input_dir: str, output_dir: str, round_index: int) -> dict:
+  """Runs `job` in a subprocess; samples the RSS of it and all its descendants every 50 ms."""
+  cmd = [sys.executable, os.path.abspath(__file__), '--child', engine, input_dir, output_dir,
+         str(round_index)]
+  proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+  peak = [0]
+  parent = psutil.Process(proc.pid)
+
+  def sample():
+    while proc.poll() is None:
+      try:
+        total = sum(p.memory_info().rss for p in [parent] + parent.children(recursive=True))
+        peak[0] = max(peak[0], total)
+      except psutil.Error:
+        pass
+      time.sleep(0.05)
+
+  sampler = threading.Thread(target=sample, daemon=True)
+  sampler.start()
+  out, _ = proc.communicate()
+  sampler.join()
+  if proc.returncode:
+    raise RuntimeError(f'{engine} job failed ({proc.returncode})')
+  result = json.loads(out.strip().splitlines()[-1])
+  result['peak_rss_mib'] = peak[0] / 2**20
+  return result
+
+
+def main():
+  parser = argparse.ArgumentParser()
+  parser.add_argument('--episodes', type=int, default=2000)
+  parser.add_argument('--small_episodes', type=int, default=500)
+  parser.add_argument('--steps', type=int, default=200)
+  parser.add_argument('--append_rounds', type=int, default=10)
+  parser.add_argument('--append_episodes', type=int, default=200)
+  parser.add_argument('--child', nargs=4, help=argparse.SUPPRESS)
+  args = parser.parse_args()
+  if args.child:
+    engine, input_dir, output_dir, round_index = args.child
+    return job(engine, input_dir, output_dir, int(round_index))
+
+  work = tempfile.mkdtemp(prefix='rlif_pipeline_bench_')
+  try:
+    print(f'# pipeline benchmark, {datetime.date.today()}, {platform.processor() or "cpu"}, '
+          f'{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB')
+    print(f'# episodes of {args.steps} steps, obs {OBS_DIM}-D, action {ACT_DIM}-D, npz files')
+    print(f'{"episodes":>8} {"engine":>22} {"seconds":>8} {"steps/s":>9} {"peak MiB":>9}')
+    rows = {}
+    for n in (args.small_episodes, args.episodes):
+      input_dir = os.path.join(work, f'in{n}')
+      generate(input_dir, n, args.steps, seed=n)
+      for engine, label in (('plain', 'bare loop (1 process)'), ('beam', 'Beam, 2 workers')):
+        r = measured(engine, input_dir, os.path.join(work, f'out_{engine}{n}'), 0)
+        rows[(n, engine)] = r
+        print(f'{n:>8} {label:>22} {r["seconds"]:>8.1f} {r["steps"] / r["seconds"]:>9.0f} '
+              f'{r["peak_rss_mib"]:>9.0f}', flush=True)
+      shutil.rmtree(input_dir)
+    big, small = args.episodes, args.small_episodes
+    speedup = rows[(big, 'plain')]['seconds'] / rows[(big, 'beam')]['seconds']
+    print(f'Beam speedup over the bare loop at {big} episodes: {speedup:.2f}x (goal >= 1.5x)')
+    for engine in ('plain', 'beam'):
+      growth = rows[(big, engine)]['peak_rss_mib'] / rows[(small, engine)]['peak_rss_mib']
+      print(f'{engine}: peak memory at {big} / at {small} episodes: {growth:.2f}x '
+            f'(flat = 1.0; data grew {big / small:.0f}x)')
+
+    print(f'# appending {args.append_rounds} equal rounds of {args.append_episodes} episodes '
+          '(Beam, 2 workers)')
+    times = []
+    out = os.path.join(work, 'append')
+    for r in range(args.append_rounds):
+      input_dir = os.path.join(work, f'round{r}')
+      generate(input_dir, args.append_episodes, args.steps, seed=10_000 + r)
+      times.append(measured('beam', input_dir, out, r + 1)['seconds'])
+      shutil.rmtree(input_dir)
+      print(f'  round {r + 1}: {times[-1]:.1f} s', flush=True)
+    print(f'round {args.append_rounds} / round 1 time: {times[-1] / times[0]:.2f}x '
+          f'(goal <= 1.2x); median of rounds 2..{args.append_rounds} / round 1: '
+          f'{np.median(times[1:]) / times[0]:.2f}x')
+  finally:
+    shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == '__main__':
+  main()
