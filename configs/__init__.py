@@ -1,0 +1,71 @@
+"""Learner settings: one JSON file per learner whose keys are the learner's constructor
+arguments, and a plain registry from learner name to (agent class, settings file, data rule)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Callable, Mapping, Optional
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Which transitions of a round feed the learner (see trainer/train_loop.py `route_round`):
+#   'rl'        prior rounds -> prior pool, intervention rounds -> online pool (all transitions)
+#   'prior'     prior rounds only (behaviour cloning)
+#   'takeovers' prior rounds, plus the human takeover steps (`is_intervention`) of intervention
+#               rounds, sampled uniformly together (HG-DAgger)
+DATA_RULES = ('rl', 'prior', 'takeovers')
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnerEntry:
+  make_agent: Callable  # (observation_dim, action_dim, **settings) -> TFAgent
+  settings_file: str
+  data_rule: str
+
+
+def _rlpd(observation_dim, action_dim, **settings):
+  from trainer.rlpd_agent import RlpdAgent
+  return RlpdAgent.from_dims(observation_dim, action_dim, **settings)
+
+
+def _supervised(observation_dim, action_dim, **settings):
+  from trainer.supervised_agent import SupervisedAgent
+  return SupervisedAgent.from_dims(observation_dim, action_dim, **settings)
+
+
+LEARNERS: Mapping[str, LearnerEntry] = {
+    'rlpd': LearnerEntry(_rlpd, os.path.join(_HERE, 'rlpd.json'), 'rl'),
+    'bc': LearnerEntry(_supervised, os.path.join(_HERE, 'bc.json'), 'prior'),
+    'hg_dagger': LearnerEntry(_supervised, os.path.join(_HERE, 'hg_dagger.json'), 'takeovers'),
+}
+
+
+def load_settings(learner: str, path: Optional[str] = None,
+                  overrides: Optional[Mapping] = None) -> dict:
+  """The learner's settings: its JSON file (or `path`), then `overrides` (only known keys)."""
+  if learner not in LEARNERS:
+    raise ValueError(f'unknown learner {learner!r}; known: {sorted(LEARNERS)}')
+  with open(path or LEARNERS[learner].settings_file) as f:
+    settings = json.load(f)
+  for key, value in (overrides or {}).items():
+    if key not in settings and key not in ('seed', 'use_xla'):
+      raise ValueError(f'{key!r} is not a setting of learner {learner!r} '
+                       f'(settings: {sorted(settings)})')
+    settings[key] = value
+  return settings
+
+
+def parse_overrides(items) -> dict:
+  """['num_critics=5', 'critic_hidden=[64,64]'] -> {'num_critics': 5, ...} (JSON values)."""
+  result = {}
+  for item in items or ():
+    key, sep, value = item.partition('=')
+    if not sep:
+      raise ValueError(f'override {item!r} is not key=value')
+    try:
+      result[key.strip()] = json.loads(value)
+    except json.JSONDecodeError:
+      result[key.strip()] = value
+  return result

@@ -1,0 +1,83 @@
+r"""Trains a policy on an RLIF dataset and exports it for the next intervention round.
+
+  python -m trainer.main --dataset=rlif_adroit [--data_dir=~/rlif_data] [--learner=rlpd|bc|hg_dagger]
+      [--num_steps=N] [--follow --steps_per_round=N] [--set critic_updates_per_step=5]
+
+Flags live here only; the loop is trainer/train_loop.py and learner settings are configs/*.json.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+
+_DATASET = flags.DEFINE_string('dataset', 'rlif_adroit', 'Dataset name.')
+_DATA_DIR = flags.DEFINE_string('data_dir', '~/rlif_data', 'Root folder of TFDS datasets.')
+_RUN_DIR = flags.DEFINE_string('run_dir', None,
+                               'Checkpoints, TensorBoard logs and exported policies '
+                               '(default: runs/<dataset>/<learner>).')
+_LEARNER = flags.DEFINE_enum('learner', 'rlpd', ['rlpd', 'bc', 'hg_dagger'], 'Learner.')
+_CONFIG = flags.DEFINE_string('config', None, 'Learner settings JSON (default configs/<learner>.json).')
+_SET = flags.DEFINE_multi_string('set', [], 'Override a learner setting: key=JSON value.')
+_NUM_STEPS = flags.DEFINE_integer('num_steps', 10_000, 'Updates on the rounds present at start.')
+_STEPS_PER_ROUND = flags.DEFINE_integer('steps_per_round', None,
+                                        'With --follow: updates after each new round '
+                                        '(default --num_steps).')
+_BATCH_SIZE = flags.DEFINE_integer('batch_size', 256, 'Batch size of each update.')
+_PRIOR_FRACTION = flags.DEFINE_float('prior_fraction', 0.5,
+                                     'Share of each batch drawn from prior data.')
+_PRIOR_ROUNDS = flags.DEFINE_list('prior_rounds', ['0'], 'Rounds that hold prior data.')
+_FOLLOW = flags.DEFINE_bool('follow', False, 'Keep running and train on new rounds as they '
+                            'are committed.')
+_POLL_SECONDS = flags.DEFINE_float('poll_seconds', 10.0, 'With --follow: how often to look.')
+_FOLLOW_TIMEOUT = flags.DEFINE_float('follow_timeout', None,
+                                     'With --follow: stop after this many seconds without a new '
+                                     'round (default: never).')
+_MAX_ROUND = flags.DEFINE_integer('max_round', None, 'With --follow: stop after this round.')
+_CHECKPOINT_EVERY = flags.DEFINE_integer('checkpoint_every', 1000, 'Updates between checkpoints.')
+_SUMMARY_EVERY = flags.DEFINE_integer('summary_every', 100, 'Updates between summaries.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Seed of networks and sampling.')
+_PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
+
+
+def main(argv):
+  del argv
+  import configs
+  from trainer import rounds_data
+  from trainer import train_loop
+
+  data_dir = os.path.expanduser(_DATA_DIR.value)
+  run_dir = os.path.abspath(_RUN_DIR.value or os.path.join('runs', _DATASET.value,
+                                                           _LEARNER.value))
+  try:
+    settings = configs.load_settings(_LEARNER.value, _CONFIG.value,
+                                     configs.parse_overrides(_SET.value))
+  except ValueError as e:
+    raise app.UsageError(str(e))
+  config = train_loop.LoopConfig(
+      learner=_LEARNER.value, batch_size=_BATCH_SIZE.value, prior_fraction=_PRIOR_FRACTION.value,
+      prior_rounds=tuple(int(r) for r in _PRIOR_ROUNDS.value), num_steps=_NUM_STEPS.value,
+      steps_per_round=_STEPS_PER_ROUND.value, follow=_FOLLOW.value,
+      poll_seconds=_POLL_SECONDS.value, follow_timeout=_FOLLOW_TIMEOUT.value,
+      max_round=_MAX_ROUND.value, checkpoint_every=_CHECKPOINT_EVERY.value,
+      summary_every=_SUMMARY_EVERY.value, seed=_SEED.value, progress=_PROGRESS.value)
+  try:
+    loop = train_loop.TrainLoop(config, settings, data_dir, _DATASET.value, run_dir)
+    print(f'dataset: {loop.data.version_dir} (rounds {loop.data.rounds()})')
+    print(f'learner: {_LEARNER.value} {settings}')
+    result = loop.run()
+  except rounds_data.DatasetError as e:
+    print(f'error: {e}', file=sys.stderr)
+    return 2
+  print(f'trained {result["step"]} steps on rounds {result["joined"]}')
+  print(f'checkpoints: {os.path.join(run_dir, "checkpoints")}')
+  print(f'policies:    {os.path.join(run_dir, "policies")} (rounds {result["exported"]})')
+  print(f'tensorboard: tensorboard --logdir {os.path.join(run_dir, "tensorboard")}')
+  return 0
+
+
+if __name__ == '__main__':
+  app.run(main)

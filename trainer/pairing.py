@@ -1,0 +1,68 @@
+"""RLDS episodes -> one-step transitions, formed inside an episode only.
+
+Pure numpy; the learners never see RLDS steps.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline import schema as sc
+
+# Per-transition arrays produced by `episode_transitions`.
+FIELDS = ('observation', 'action', 'reward', 'discount', 'next_observation', 'is_intervention')
+
+
+def transition_discount(step_discount: np.ndarray, next_is_terminal: np.ndarray) -> np.ndarray:
+  """The discount of each transition (s_t, a_t, s_t+1): the one place deciding terminal vs
+  truncation.
+
+  A transition into a true terminal state (the next step has `is_terminal`) gets 0: there is no
+  future to bootstrap from. A truncated episode's last step is `is_last` but not `is_terminal`:
+  the episode was cut, not finished, so its last transition keeps the logged discount (1) and
+  the learner bootstraps from the final observation. Any other discount the dataset logged is
+  kept as is.
+  """
+  return np.where(next_is_terminal, 0.0, step_discount).astype(np.float32)
+
+
+def episode_transitions(steps: dict) -> dict:
+  """All transitions of one RLDS episode (SAR alignment, [N] steps -> [N-1] transitions).
+
+  The final step contributes only its observation (its action, reward and discount are
+  placeholders), so no transition reaches across an episode boundary.
+  """
+  n = len(steps[sc.OBSERVATION])
+  if n < 2:
+    return empty(steps[sc.OBSERVATION].shape[-1], steps[sc.ACTION].shape[-1])
+  return {
+      'observation': steps[sc.OBSERVATION][:-1].astype(np.float32),
+      'action': steps[sc.ACTION][:-1].astype(np.float32),
+      'reward': steps[sc.REWARD][:-1].astype(np.float32),
+      'discount': transition_discount(steps[sc.DISCOUNT][:-1], steps[sc.IS_TERMINAL][1:]),
+      'next_observation': steps[sc.OBSERVATION][1:].astype(np.float32),
+      'is_intervention': steps[sc.IS_INTERVENTION][:-1].astype(bool),
+  }
+
+
+def empty(observation_dim: int, action_dim: int) -> dict:
+  return {
+      'observation': np.zeros((0, observation_dim), np.float32),
+      'action': np.zeros((0, action_dim), np.float32),
+      'reward': np.zeros((0,), np.float32),
+      'discount': np.zeros((0,), np.float32),
+      'next_observation': np.zeros((0, observation_dim), np.float32),
+      'is_intervention': np.zeros((0,), bool),
+  }
+
+
+def concatenate(parts: list[dict]) -> dict:
+  return {key: np.concatenate([p[key] for p in parts]) for key in FIELDS}
+
+
+def select(transitions: dict, mask: np.ndarray) -> dict:
+  return {key: value[mask] for key, value in transitions.items()}
+
+
+def size(transitions: dict) -> int:
+  return int(transitions['reward'].shape[0])

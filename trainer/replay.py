@@ -1,0 +1,89 @@
+"""Symmetric sampling (RLPD): every batch draws a fixed fraction from prior data and the rest from
+intervention rounds, uniformly with replacement inside each pool.
+
+The pools live as tensors; sampling runs in-graph with a checkpointable `tf.random.Generator`,
+and a pool grows (a new round joins) without retracing the training step.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from trainer import pairing
+from trainer.transition import Transition
+
+
+def prior_count(batch_size: int, prior_fraction: float, prior_size: int,
+                online_size: int) -> int:
+  """How many of `batch_size` samples come from the prior pool.
+
+  round(batch_size * prior_fraction), except that an empty pool gives its share to the other
+  (before the first intervention round, training runs on prior data alone).
+  """
+  if not 0.0 <= prior_fraction <= 1.0:
+    raise ValueError(f'prior_fraction must be in [0, 1], got {prior_fraction}')
+  if prior_size == 0 and online_size == 0:
+    raise ValueError('both sampling pools are empty: the dataset has no transitions yet')
+  if prior_size == 0:
+    return 0
+  if online_size == 0:
+    return batch_size
+  return int(round(batch_size * prior_fraction))
+
+
+class MixedReplay:
+  """Prior and intervention pools with symmetric sampling."""
+
+  def __init__(self, observation_dim: int, action_dim: int, prior_fraction: float = 0.5,
+               seed: int = 0):
+    self.prior_fraction = float(prior_fraction)
+    prior_count(1, self.prior_fraction, 1, 1)  # Validates the fraction early.
+    self._pools = {'prior': pairing.empty(observation_dim, action_dim),
+                   'online': pairing.empty(observation_dim, action_dim)}
+    self._tensors = {name: self._to_tensors(pool) for name, pool in self._pools.items()}
+    self.generator = tf.random.Generator.from_seed(seed)
+
+  @staticmethod
+  def _to_tensors(pool: dict) -> Transition:
+    return Transition(*(tf.constant(pool[k]) for k in (
+        'observation', 'action', 'reward', 'discount', 'next_observation')))
+
+  def add(self, transitions: dict, prior: bool) -> None:
+    name = 'prior' if prior else 'online'
+    self._pools[name] = pairing.concatenate([self._pools[name], transitions])
+    self._tensors[name] = self._to_tensors(self._pools[name])
+
+  def size(self, prior: bool) -> int:
+    return pairing.size(self._pools['prior' if prior else 'online'])
+
+  def sample(self, batch_size: int, num_batches: int = 1) -> Transition:
+    """[num_batches * batch_size] transitions; each consecutive chunk of `batch_size` holds the
+    configured mix (the learner splits the batch into per-critic-update chunks)."""
+    n_prior = prior_count(batch_size, self.prior_fraction, self.size(True), self.size(False))
+    return _sample(self._tensors['prior'], self._tensors['online'], self.generator,
+                   n_prior, batch_size - n_prior, num_batches)
+
+
+def _draw(pool: Transition, generator: tf.random.Generator, count: int,
+          num_batches: int) -> Transition:
+  size = tf.shape(pool.reward, out_type=tf.int64)[0]
+  index = generator.uniform([num_batches, count], maxval=tf.maximum(size, 1), dtype=tf.int64)
+  return tf.nest.map_structure(lambda x: tf.gather(x, index), pool)
+
+
+@tf.function(reduce_retracing=True)
+def _sample(prior: Transition, online: Transition, generator: tf.random.Generator,
+            n_prior: int, n_online: int, num_batches: int) -> Transition:
+  parts = []
+  if n_prior:
+    parts.append(_draw(prior, generator, n_prior, num_batches))
+  if n_online:
+    parts.append(_draw(online, generator, n_online, num_batches))
+  # [num_batches, n_prior + n_online, ...] -> [num_batches * batch_size, ...]
+  return tf.nest.map_structure(
+      lambda *xs: tf.reshape(tf.concat(xs, axis=1),
+                             tf.concat([[-1], tf.shape(xs[0])[2:]], axis=0)), *parts)
+
+
+
+

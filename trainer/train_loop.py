@@ -1,0 +1,228 @@
+"""Trains a learner on the rounds of an RLIF dataset, following new rounds as they are committed.
+
+The loop owns data, checkpoints, summaries and policy export; the learner (a TF-Agents agent)
+only sees `Transition` batches.
+
+Schedule: the rounds committed at start join the sampling pools and the learner trains
+`num_steps` updates; then the policy is exported as `policies/round_K` (K = newest round joined).
+With `follow`, the loop then waits for new rounds; each that appears joins the pools without a
+restart, the learner trains `steps_per_round` more updates, and the policy is exported again.
+Everything needed to resume (networks, optimizers, temperature, sampler state, step counter and
+this schedule) is in one checkpoint, so a killed run loses at most one checkpoint interval.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Callable, Optional
+
+import tensorflow as tf
+
+import configs
+from trainer import pairing
+from trainer import replay as replay_lib
+from trainer import rounds_data
+
+
+@dataclasses.dataclass
+class LoopConfig:
+  learner: str = 'rlpd'
+  batch_size: int = 256
+  prior_fraction: float = 0.5          # Share of each batch drawn from prior data.
+  prior_rounds: tuple[int, ...] = (0,)  # Rounds that are prior data (demonstrations).
+  num_steps: int = 10_000              # Updates on the rounds present at start.
+  steps_per_round: Optional[int] = None  # Follow mode: updates after each new round.
+  follow: bool = False
+  poll_seconds: float = 10.0
+  follow_timeout: Optional[float] = None  # Stop after this long without a new round.
+  max_round: Optional[int] = None      # Stop once this round has been trained and exported.
+  checkpoint_every: int = 1000
+  summary_every: int = 100
+  seed: int = 0
+  progress: bool = True
+
+
+def route_round(data_rule: str, transitions: dict, is_prior: bool) -> list[tuple[dict, bool]]:
+  """[(transitions, into_prior_pool)] for one round under a learner's data rule (see configs)."""
+  if is_prior:
+    return [(transitions, True)]
+  if data_rule == 'rl':
+    return [(transitions, False)]
+  if data_rule == 'prior':
+    return []
+  if data_rule == 'takeovers':
+    return [(pairing.select(transitions, transitions['is_intervention']), True)]
+  raise ValueError(f'unknown data rule {data_rule!r}; known: {configs.DATA_RULES}')
+
+
+@dataclasses.dataclass
+class Schedule:
+  """The loop's progress, saved inside the checkpoint."""
+  joined: list = dataclasses.field(default_factory=list)
+  target_step: int = 0
+  exported: list = dataclasses.field(default_factory=list)
+
+
+class TrainLoop:
+
+  def __init__(self, config: LoopConfig, settings: dict, data_dir: str, dataset: str,
+               run_dir: str, log: Callable[[str], None] = print):
+    self.config, self.run_dir, self.log = config, run_dir, log
+    self.data = rounds_data.RlifDataset(data_dir, dataset)
+    entry = configs.LEARNERS[config.learner]
+    self.data_rule = entry.data_rule
+    self.agent = entry.make_agent(self.data.observation_dim, self.data.action_dim,
+                                  seed=config.seed, **settings)
+    self.updates_per_call = int(getattr(self.agent, 'critic_updates_per_step', 1))
+    self.replay = replay_lib.MixedReplay(self.data.observation_dim, self.data.action_dim,
+                                         config.prior_fraction, seed=config.seed)
+    self.schedule = Schedule()
+    self._schedule_var = tf.Variable('', dtype=tf.string, trainable=False)
+    self._checkpoint = tf.train.Checkpoint(agent=self.agent, sampler=self.replay.generator,
+                                           schedule=self._schedule_var)
+    self._manager = tf.train.CheckpointManager(
+        self._checkpoint, os.path.join(run_dir, 'checkpoints'), max_to_keep=2)
+    self._writer = tf.summary.create_file_writer(os.path.join(run_dir, 'tensorboard'))
+    self.round_stats: dict[int, dict] = {}
+
+  # ---------------------------------------------------------------------------- data
+
+  def _join(self, rounds: list[int]) -> None:
+    for r in rounds:
+      data = self.data.load_round(r)
+      is_prior = r in self.config.prior_rounds
+      for transitions, into_prior in route_round(self.data_rule, data.transitions, is_prior):
+        self.replay.add(transitions, prior=into_prior)
+      self.round_stats[r] = {'episodes': data.episodes,
+                             'transitions': pairing.size(data.transitions),
+                             'intervention_rate': data.intervention_rate,
+                             'negative_rewards': int((data.transitions['reward'] < 0).sum())}
+      with self._writer.as_default(step=r):
+        tf.summary.scalar('rounds/intervention_rate', data.intervention_rate)
+        tf.summary.scalar('rounds/episodes', data.episodes)
+      self.log(f'round {r} joined ({"prior" if is_prior else "intervention"} data): '
+               f'{data.episodes} episodes, {pairing.size(data.transitions)} transitions, '
+               f'intervention rate {data.intervention_rate:.3f}; pools: prior '
+               f'{self.replay.size(True)}, intervention {self.replay.size(False)}')
+
+  def _new_rounds(self) -> list[int]:
+    return [r for r in self.data.rounds() if r not in self.schedule.joined]
+
+  # ---------------------------------------------------------------------------- state
+
+  def _save(self) -> None:
+    self._schedule_var.assign(json.dumps(dataclasses.asdict(self.schedule)))
+    self._manager.save(checkpoint_number=int(self.agent.train_step_counter.numpy()))
+
+  def _restore(self) -> bool:
+    if not self._manager.latest_checkpoint:
+      return False
+    self._checkpoint.restore(self._manager.latest_checkpoint).assert_existing_objects_matched()
+    self.schedule = Schedule(**json.loads(self._schedule_var.numpy().decode()))
+    self.log(f'resumed from {self._manager.latest_checkpoint} at step {self.step}')
+    self._join(self.schedule.joined)
+    return True
+
+  @property
+  def step(self) -> int:
+    return int(self.agent.train_step_counter.numpy())
+
+  # ---------------------------------------------------------------------------- phases
+
+  def _train_until(self, target: int) -> None:
+    config = self.config
+    n_prior = replay_lib.prior_count(config.batch_size, config.prior_fraction,
+                                     self.replay.size(True), self.replay.size(False))
+    bar = None
+    if config.progress:
+      from tqdm import tqdm
+      bar = tqdm(total=target, initial=self.step, unit='step', dynamic_ncols=True,
+                 desc=f'{config.learner} (rounds {self.schedule.joined})')
+    last_time, last_step = time.perf_counter(), self.step
+    while self.step < target:
+      batch = self.replay.sample(config.batch_size, self.updates_per_call)
+      loss_info = self.agent.train(batch)
+      step = self.step
+      if bar is not None:
+        bar.update(1)
+      if step % config.summary_every == 0 or step == target:
+        now = time.perf_counter()
+        rate = (step - last_step) / max(now - last_time, 1e-9)
+        last_time, last_step = now, step
+        with self._writer.as_default(step=step):
+          for name, value in loss_info.extra.items():
+            tf.summary.scalar(f'learner/{name}', value)
+          tf.summary.scalar('speed/updates_per_second', rate * self.updates_per_call)
+          tf.summary.scalar('speed/train_calls_per_second', rate)
+          tf.summary.scalar('data/prior_fraction', n_prior / config.batch_size)
+          tf.summary.scalar('data/prior_pool', self.replay.size(True))
+          tf.summary.scalar('data/intervention_pool', self.replay.size(False))
+        if bar is not None:
+          bar.set_postfix({k: f'{float(v):.3g}' for k, v in loss_info.extra.items()
+                           if k in ('critic_loss', 'actor_loss', 'temperature', 'loss')})
+      if step % config.checkpoint_every == 0:
+        self._save()
+    if bar is not None:
+      bar.close()
+    self._writer.flush()
+
+  def _export(self) -> str:
+    from tf_agents.policies import policy_saver
+    round_index = max(self.schedule.joined)
+    final = os.path.join(self.run_dir, 'policies', f'round_{round_index}')
+    tmp = final + '.tmp'
+    if tf.io.gfile.exists(tmp):
+      tf.io.gfile.rmtree(tmp)
+    policy_saver.PolicySaver(self.agent.policy, batch_size=None).save(tmp)
+    if tf.io.gfile.exists(final):
+      tf.io.gfile.rmtree(final)
+    tf.io.gfile.rename(tmp, final)
+    self.schedule.exported.append(round_index)
+    self.log(f'exported policy after round {round_index} (step {self.step}): {final}')
+    return final
+
+  def _wait_for_rounds(self) -> list[int]:
+    deadline = (None if self.config.follow_timeout is None
+                else time.monotonic() + self.config.follow_timeout)
+    self.log('waiting for new rounds ...')
+    while True:
+      new = self._new_rounds()
+      if new:
+        return new
+      if deadline is not None and time.monotonic() >= deadline:
+        return []
+      time.sleep(self.config.poll_seconds)
+
+  def run(self) -> dict:
+    config = self.config
+    steps_per_round = config.steps_per_round or config.num_steps
+    if not self._restore():
+      rounds = self.data.rounds()
+      if not rounds:
+        raise rounds_data.DatasetError(f'{self.data.version_dir} has no committed round yet')
+      self._join(rounds)
+      self.schedule.joined = rounds
+      self.schedule.target_step = config.num_steps
+    while True:
+      self._train_until(self.schedule.target_step)
+      if max(self.schedule.joined) not in self.schedule.exported:
+        self._export()
+      self._save()
+      if not config.follow or (config.max_round is not None
+                               and max(self.schedule.joined) >= config.max_round):
+        break
+      new = self._wait_for_rounds()
+      if not new:
+        self.log(f'no new round for {config.follow_timeout} s; stopping')
+        break
+      self._join(new)
+      self.schedule.joined = sorted(self.schedule.joined + new)
+      self.schedule.target_step = self.step + steps_per_round
+      self._save()
+    return {'step': self.step, 'joined': self.schedule.joined,
+            'exported': self.schedule.exported, 'rounds': self.round_stats}
+
+
