@@ -130,7 +130,7 @@ def plan_round(layout: DatasetLayout, round_index: int, fingerprint: str,
   return 'overwrite'
 
 
-def _write_metadata(layout: DatasetLayout, features, splits: dict) -> None:
+def write_metadata(layout: DatasetLayout, features, splits: dict) -> None:
   """Atomically replaces the TFDS metadata so that it lists exactly `splits`."""
   import tensorflow_datasets as tfds
   from tensorflow_datasets.core import dataset_info as dataset_info_lib
@@ -179,7 +179,7 @@ def commit_round(layout: DatasetLayout, round_index: int, staging_dir: str,
   splits = committed_rounds(layout)
   if round_index in splits:  # Overwrite: hide the old round first, then replace its files.
     del splits[round_index]
-    _write_metadata(layout, features, splits)
+    write_metadata(layout, features, splits)
   _delete_round_files(layout, round_index)
 
   shards = sorted({r['shard'] for r in receipts})
@@ -210,7 +210,7 @@ def commit_round(layout: DatasetLayout, round_index: int, staging_dir: str,
   splits[round_index] = tfds.core.SplitInfo(
       name=sc.split_name(round_index), shard_lengths=[lengths[s] for s in shards],
       num_bytes=num_bytes)
-  _write_metadata(layout, features, splits)
+  write_metadata(layout, features, splits)
   tf.io.gfile.rmtree(staging_dir)
   staging_root = os.path.dirname(staging_dir)
   if not tf.io.gfile.listdir(staging_root):

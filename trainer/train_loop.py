@@ -109,7 +109,28 @@ class TrainLoop:
                f'{self.replay.size(True)}, intervention {self.replay.size(False)}')
 
   def _new_rounds(self) -> list[int]:
-    return [r for r in self.data.rounds() if r not in self.schedule.joined]
+    """Committed rounds after the newest joined one, up to the first gap (a round committed
+    out of order waits until the rounds before it exist)."""
+    committed = set(self.data.rounds())
+    new, r = [], max(self.schedule.joined) + 1
+    while r in committed:
+      new.append(r)
+      r += 1
+    return new
+
+  def _check_start_rounds(self, rounds: list[int]) -> None:
+    if not rounds:
+      raise rounds_data.DatasetError(f'{self.data.version_dir} has no committed round yet')
+    missing = sorted(set(range(rounds[-1] + 1)) - set(rounds))
+    if missing:
+      raise rounds_data.DatasetError(
+          f'{self.data.version_dir}: rounds {missing} are missing (committed: {rounds}); '
+          'the trainer consumes rounds in order')
+    absent_prior = [r for r in self.config.prior_rounds if r not in rounds]
+    if absent_prior and self.config.prior_fraction > 0:
+      raise rounds_data.DatasetError(
+          f'{self.data.version_dir}: prior round(s) {absent_prior} are not committed '
+          f'(committed: {rounds}); write the prior data first or pass --prior_fraction=0')
 
   # ---------------------------------------------------------------------------- state
 
@@ -201,8 +222,7 @@ class TrainLoop:
     steps_per_round = config.steps_per_round or config.num_steps
     if not self._restore():
       rounds = self.data.rounds()
-      if not rounds:
-        raise rounds_data.DatasetError(f'{self.data.version_dir} has no committed round yet')
+      self._check_start_rounds(rounds)
       self._join(rounds)
       self.schedule.joined = rounds
       self.schedule.target_step = config.num_steps

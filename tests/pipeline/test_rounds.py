@@ -83,15 +83,15 @@ def test_crash_before_commit_leaves_no_half_round_and_rerun_recovers(raw_logs, t
   out = str(tmp_path / 'out')
   run(raw_logs('r0', 0), out, 0)
   inputs = raw_logs('r1', 1)
-  real = rounds._write_metadata
+  real = rounds.write_metadata
 
   def crash(*args):
     raise KeyboardInterrupt('killed while committing')
 
-  monkeypatch.setattr(rounds, '_write_metadata', crash)
+  monkeypatch.setattr(rounds, 'write_metadata', crash)
   with pytest.raises(KeyboardInterrupt):
     run(inputs, out, 1)
-  monkeypatch.setattr(rounds, '_write_metadata', real)
+  monkeypatch.setattr(rounds, 'write_metadata', real)
   version_dir = rounds.DatasetLayout(out, 'ds').version_dir
   # Shards of round 1 are on disk, but readers see only round 0, complete.
   assert any('round_1.tfrecord' in p for p in os.listdir(version_dir))

@@ -1,0 +1,55 @@
+"""Transitions are formed inside episodes; terminal and truncated ends differ only in discount."""
+
+import numpy as np
+
+from pipeline import relabel as rl
+from pipeline.raw_format import RawEpisode
+from trainer import pairing
+
+
+def rlds_steps(T, terminated, flags=None, offset=0.0):
+  obs = np.arange(T + 1, dtype=np.float32)[:, None] + offset
+  raw = RawEpisode(observations=obs, actions=np.zeros((T, 1), np.float32),
+                   interventions=None if flags is None else np.array(flags),
+                   policy_actions=None, terminated=terminated, metadata={'episode_id': 'e'},
+                   source='e')
+  return rl.relabel(raw)[0].steps
+
+
+def test_terminal_episode_ends_with_zero_discount():
+  t = pairing.episode_transitions(rlds_steps(3, terminated=True))
+  np.testing.assert_array_equal(t['discount'], [1, 1, 0])
+  np.testing.assert_array_equal(t['next_observation'][:, 0], [1, 2, 3])
+
+
+def test_truncated_episode_bootstraps_from_its_final_observation():
+  t = pairing.episode_transitions(rlds_steps(3, terminated=False))
+  np.testing.assert_array_equal(t['discount'], [1, 1, 1])
+  np.testing.assert_array_equal(t['next_observation'][:, 0], [1, 2, 3])
+
+
+def test_rewards_and_takeover_flags_travel_with_their_transition():
+  t = pairing.episode_transitions(rlds_steps(4, False, [False, True, True, False]))
+  np.testing.assert_array_equal(t['reward'], [-1, 0, 0, 0])
+  np.testing.assert_array_equal(t['is_intervention'], [False, True, True, False])
+
+
+def test_no_pair_crosses_an_episode_boundary():
+  a = pairing.episode_transitions(rlds_steps(3, False))
+  b = pairing.episode_transitions(rlds_steps(2, True, offset=100.0))
+  both = pairing.concatenate([a, b])
+  assert pairing.size(both) == 5  # 3 + 2: the final steps contribute observations only.
+  # Every transition's next observation is its own observation + 1 (same episode).
+  np.testing.assert_array_equal(both['next_observation'] - both['observation'], np.ones((5, 1)))
+  assert 100.0 not in both['next_observation'][:3]
+
+
+def test_terminal_flag_wins_over_a_logged_discount():
+  np.testing.assert_array_equal(
+      pairing.transition_discount(np.array([1.0, 1.0, 0.5]), np.array([False, True, False])),
+      [1.0, 0.0, 0.5])
+
+
+def test_single_step_episode_has_no_transition():
+  steps = {k: v[:1] for k, v in rlds_steps(1, False).items()}
+  assert pairing.size(pairing.episode_transitions(steps)) == 0

@@ -1,0 +1,55 @@
+"""Symmetric sampling: the configured share of every batch comes from prior data."""
+
+import numpy as np
+import pytest
+
+from trainer import replay
+
+
+def pool(n, label):
+  return {'observation': np.arange(n, dtype=np.float32)[:, None],
+          'action': np.zeros((n, 1), np.float32), 'reward': np.full(n, label, np.float32),
+          'discount': np.ones(n, np.float32),
+          'next_observation': np.arange(n, dtype=np.float32)[:, None],
+          'is_intervention': np.zeros(n, bool)}
+
+
+@pytest.mark.parametrize('fraction,expected_prior', [(0.25, 16), (0.5, 32), (1.0, 64), (0.0, 0)])
+def test_each_chunk_holds_the_configured_mix(fraction, expected_prior):
+  r = replay.MixedReplay(1, 1, fraction, seed=3)
+  r.add(pool(50, 1.0), prior=True)
+  r.add(pool(30, -1.0), prior=False)
+  batch = r.sample(64, num_batches=5)
+  chunks = batch.reward.numpy().reshape(5, 64)
+  np.testing.assert_array_equal((chunks == 1.0).sum(axis=1), [expected_prior] * 5)
+  np.testing.assert_array_equal((chunks == -1.0).sum(axis=1), [64 - expected_prior] * 5)
+
+
+def test_sampling_is_uniform_within_each_pool():
+  r = replay.MixedReplay(1, 1, 0.5, seed=0)
+  r.add(pool(10, 1.0), prior=True)
+  r.add(pool(20, -1.0), prior=False)
+  batch = r.sample(200, num_batches=50)
+  prior_obs = batch.observation.numpy()[batch.reward.numpy() == 1.0, 0]
+  counts = np.bincount(prior_obs.astype(int), minlength=10)
+  assert counts.sum() == 5000
+  assert counts.min() > 400 and counts.max() < 600  # 500 expected each.
+
+
+def test_an_empty_pool_gives_its_share_to_the_other():
+  r = replay.MixedReplay(1, 1, 0.5, seed=0)
+  r.add(pool(10, 1.0), prior=True)
+  assert (r.sample(16).reward.numpy() == 1.0).all()  # Before any intervention round.
+  assert replay.prior_count(16, 0.5, 0, 5) == 0
+  with pytest.raises(ValueError, match='empty'):
+    replay.prior_count(16, 0.5, 0, 0)
+  with pytest.raises(ValueError, match=r'\[0, 1\]'):
+    replay.MixedReplay(1, 1, 1.5)
+
+
+def test_a_growing_pool_is_sampled_without_rebuilding():
+  r = replay.MixedReplay(1, 1, 0.0, seed=0)
+  r.add(pool(5, -1.0), prior=False)
+  r.add(pool(5, -2.0), prior=False)
+  rewards = r.sample(500).reward.numpy()
+  assert set(np.unique(rewards)) == {-1.0, -2.0}

@@ -1,0 +1,142 @@
+"""The training loop on real datasets: export/load, follow mode, resume after kill -9."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pipeline import round_job
+from trainer import rounds_data
+from trainer import train_loop
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TINY = {'num_critics': 3, 'num_min_critics': 2, 'critic_hidden': [16, 16],
+        'actor_hidden': [16, 16], 'use_xla': False}
+
+
+def write(raw_logs, data_dir, round_index, **kw):
+  inputs = raw_logs(f'in{round_index}', round_index, **kw)
+  round_job.run_round([os.path.join(inputs, '*')], data_dir, 'ds', round_index, runner='plain')
+
+
+def loop(tmp_path, learner='rlpd', settings=TINY, **kw):
+  config = train_loop.LoopConfig(learner=learner, batch_size=16, progress=False,
+                                 checkpoint_every=10, summary_every=5, **kw)
+  return train_loop.TrainLoop(config, dict(settings), str(tmp_path / 'data'), 'ds',
+                              str(tmp_path / 'run'), log=lambda _: None)
+
+
+def test_end_to_end_export_loads_without_project_code(raw_logs, tmp_path):
+  write(raw_logs, str(tmp_path / 'data'), 0, demos=True)
+  write(raw_logs, str(tmp_path / 'data'), 1)
+  trainer = loop(tmp_path, num_steps=30)
+  result = trainer.run()
+  assert result['step'] == 30 and result['exported'] == [1]
+  assert result['rounds'][1]['negative_rewards'] == 7
+  assert trainer.agent.critic_optimizer.iterations.numpy() == 30
+  observations = np.random.default_rng(0).normal(size=(4, 5)).astype(np.float32)
+  from tf_agents.trajectories import time_step as ts
+  expected = trainer.agent.policy.action(ts.restart(tf.constant(observations), 4)).action.numpy()
+  # A fresh interpreter with TensorFlow and TFP only: no tf_agents, no project modules.
+  script = (
+      'import sys, json, numpy as np, tensorflow as tf, tensorflow_probability\n'
+      f'policy = tf.saved_model.load({str(tmp_path / "run" / "policies" / "round_1")!r})\n'
+      'obs = np.array(json.loads(sys.argv[1]), np.float32)\n'
+      "out = policy.signatures['action'](**{'0/step_type': tf.zeros([4], tf.int32),\n"
+      "    '0/reward': tf.zeros([4]), '0/discount': tf.ones([4]), '0/observation': obs})\n"
+      "assert not [m for m in sys.modules if m.split('.')[0] in ('tf_agents', 'trainer')]\n"
+      "print(json.dumps(out['action'].numpy().tolist()))\n")
+  out = subprocess.run([sys.executable, '-c', script, json.dumps(observations.tolist())],
+                       capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
+  assert out.returncode == 0, out.stderr[-2000:]
+  loaded = np.array(json.loads(out.stdout.strip().splitlines()[-1]))
+  np.testing.assert_allclose(loaded, expected, atol=1e-6)
+  assert np.abs(loaded).max() <= 1.0
+  events = os.listdir(tmp_path / 'run' / 'tensorboard')
+  assert events and events[0].startswith('events.out.tfevents')
+
+
+def test_follow_mode_picks_up_a_round_appended_while_running(raw_logs, tmp_path):
+  data_dir = str(tmp_path / 'data')
+  write(raw_logs, data_dir, 0, demos=True)
+  trainer = loop(tmp_path, num_steps=20, steps_per_round=15, follow=True, poll_seconds=0.1,
+                 follow_timeout=120, max_round=1)
+  result = {}
+  thread = threading.Thread(target=lambda: result.update(trainer.run()))
+  thread.start()
+  first_policy = tmp_path / 'run' / 'policies' / 'round_0'
+  deadline = time.monotonic() + 120
+  while not first_policy.exists() and time.monotonic() < deadline:
+    time.sleep(0.1)
+  assert first_policy.exists()
+  write(raw_logs, data_dir, 1)  # Appended while the trainer process is running.
+  thread.join(timeout=180)
+  assert not thread.is_alive()
+  assert result['joined'] == [0, 1] and result['exported'] == [0, 1]
+  assert result['step'] == 35
+  assert trainer.replay.size(prior=False) == 7 * 20  # Round 1 joined the intervention pool.
+  assert (tmp_path / 'run' / 'policies' / 'round_1' / 'saved_model.pb').exists()
+
+
+def test_resume_after_kill_9_loses_at_most_one_checkpoint_interval(raw_logs, tmp_path):
+  data_dir = str(tmp_path / 'data')
+  write(raw_logs, data_dir, 0)
+  run_dir = tmp_path / 'run'
+  args = [sys.executable, '-m', 'trainer.main', '--dataset=ds', f'--data_dir={data_dir}',
+          f'--run_dir={run_dir}', '--num_steps=1500', '--checkpoint_every=25',
+          '--batch_size=16', '--progress=false', '--set=num_critics=3',
+          '--set=critic_hidden=[16,16]', '--set=actor_hidden=[16,16]',
+          '--set=critic_updates_per_step=2', '--set=use_xla=false']
+  proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  checkpoints = run_dir / 'checkpoints'
+  deadline = time.monotonic() + 180
+  while time.monotonic() < deadline:
+    steps = [int(p.split('-')[1].split('.')[0]) for p in os.listdir(checkpoints)
+             if p.startswith('ckpt-') and p.endswith('.index')] if checkpoints.exists() else []
+    if steps and max(steps) >= 100:
+      break
+    assert proc.poll() is None, proc.stdout.read().decode()[-3000:]
+    time.sleep(0.05)
+  proc.send_signal(signal.SIGKILL)
+  proc.wait()
+  last = max(int(p.split('-')[1].split('.')[0]) for p in os.listdir(checkpoints)
+             if p.endswith('.index'))
+  assert 100 <= last < 1500
+  out = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert f'resumed from {checkpoints}/ckpt-{last} at step {last}' in out.stdout
+  assert 'trained 1500 steps' in out.stdout
+  # Optimizer state came back too: 2 critic updates per step over all 1500 steps.
+  reader = tf.train.load_checkpoint(str(checkpoints))
+  iterations = {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()
+                if k.endswith('_iterations/.ATTRIBUTES/VARIABLE_VALUE')}
+  assert sorted(int(v) for v in iterations.values()) == [1500, 1500, 3000], iterations
+
+
+def test_rounds_with_a_gap_or_without_prior_data_are_refused(raw_logs, tmp_path):
+  data_dir = str(tmp_path / 'data')
+  write(raw_logs, data_dir, 1)
+  with pytest.raises(rounds_data.DatasetError, match=r'rounds \[0\] are missing'):
+    loop(tmp_path, num_steps=1).run()
+  write(raw_logs, data_dir, 3)
+  with pytest.raises(rounds_data.DatasetError, match=r'rounds \[0, 2\] are missing'):
+    loop(tmp_path, num_steps=1).run()
+
+
+@pytest.mark.parametrize('learner,prior,online', [('bc', 60, 0), ('hg_dagger', 60 + 7 * 4, 0),
+                                                  ('rlpd', 60, 7 * 20)])
+def test_baselines_see_their_share_of_the_data(raw_logs, tmp_path, learner, prior, online):
+  data_dir = str(tmp_path / 'data')
+  write(raw_logs, data_dir, 0, demos=True, num_npz=3, num_streamed=0)
+  write(raw_logs, data_dir, 1)
+  settings = TINY if learner == 'rlpd' else {'actor_hidden': [16, 16]}
+  trainer = loop(tmp_path, learner=learner, settings=settings, num_steps=5)
+  trainer.run()
+  assert (trainer.replay.size(prior=True), trainer.replay.size(prior=False)) == (prior, online)
