@@ -16,6 +16,7 @@ setup: $(STAMP)
 
 quickstart: $(STAMP)
 	$(PY) -m pipeline.main
+	$(PY) -m trainer.main --dataset=rlif_sample --data_dir=/tmp/rlif_sample_data --num_steps=300
 
 test: $(STAMP)
 	$(PY) -m pytest -q
