@@ -86,6 +86,53 @@ def measured(engine: str, input_dir: str, output_dir: str, round_index: int) -> 
   return result
 
 
+def throughput_benchmark(work: str, args) -> None:
+  """Steps/s and peak memory of both engines on the same files, at two episode counts."""
+  print(f'{"episodes":>8} {"engine":>22} {"seconds":>8} {"steps/s":>9} {"peak MiB":>9}')
+  rows = {}
+  for n in (args.small_episodes, args.episodes):
+    input_dir = os.path.join(work, f'in{n}')
+    generate(input_dir, n, args.steps, seed=n)
+    for engine, label in (('plain', 'bare loop (1 process)'), ('beam', 'Beam, 2 workers')):
+      r = measured(engine, input_dir, os.path.join(work, f'out_{engine}{n}'), 0)
+      rows[(n, engine)] = r
+      print(f'{n:>8} {label:>22} {r["seconds"]:>8.1f} {r["steps"] / r["seconds"]:>9.0f} '
+            f'{r["peak_rss_mib"]:>9.0f}', flush=True)
+    shutil.rmtree(input_dir)
+  big, small = args.episodes, args.small_episodes
+  speedup = rows[(big, 'plain')]['seconds'] / rows[(big, 'beam')]['seconds']
+  print(f'Beam speedup over the bare loop at {big} episodes: {speedup:.2f}x (goal >= 1.5x)')
+  for engine in ('plain', 'beam'):
+    growth = rows[(big, engine)]['peak_rss_mib'] / rows[(small, engine)]['peak_rss_mib']
+    print(f'{engine}: peak memory at {big} / at {small} episodes: {growth:.2f}x '
+          f'(flat = 1.0; data grew {big / small:.0f}x)')
+
+
+def append_benchmark(work: str, args) -> None:
+  """Round 1 appended to an empty dataset against round N appended to a dataset of N-1 equal
+  rounds, measured alternately so that machine drift hits both alike."""
+  print(f'# appending equal rounds of {args.append_episodes} episodes (Beam, 2 workers)')
+  big = os.path.join(work, 'append')
+
+  def append(out, round_index, seed):
+    input_dir = os.path.join(work, f'round_in{seed}')
+    generate(input_dir, args.append_episodes, args.steps, seed=seed)
+    seconds = measured('beam', input_dir, out, round_index)['seconds']
+    shutil.rmtree(input_dir)
+    return seconds
+
+  for r in range(1, args.append_rounds):
+    print(f'  round {r} of the growing dataset: {append(big, r, 10_000 + r):.1f} s', flush=True)
+  first, late = [], []
+  for i in range(args.repeats):
+    first.append(append(os.path.join(work, f'fresh{i}'), 1, 20_000 + i))
+    late.append(append(big, args.append_rounds + i, 30_000 + i))
+    print(f'  pair {i}: round 1 (empty dataset) {first[-1]:.1f} s, round '
+          f'{args.append_rounds + i} {late[-1]:.1f} s', flush=True)
+  print(f'round >= {args.append_rounds} / round 1 time (median of {args.repeats} alternating '
+        f'pairs): {np.median(late) / np.median(first):.2f}x (goal <= 1.2x)')
+
+
 def main():
   parser = argparse.ArgumentParser()
   parser.add_argument('--episodes', type=int, default=2000)
@@ -93,6 +140,8 @@ def main():
   parser.add_argument('--steps', type=int, default=200)
   parser.add_argument('--append_rounds', type=int, default=10)
   parser.add_argument('--append_episodes', type=int, default=200)
+  parser.add_argument('--repeats', type=int, default=3)
+  parser.add_argument('--parts', default='throughput,append')
   parser.add_argument('--child', nargs=4, help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
@@ -104,38 +153,10 @@ def main():
     print(f'# pipeline benchmark, {datetime.date.today()}, {platform.processor() or "cpu"}, '
           f'{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB')
     print(f'# episodes of {args.steps} steps, obs {OBS_DIM}-D, action {ACT_DIM}-D, npz files')
-    print(f'{"episodes":>8} {"engine":>22} {"seconds":>8} {"steps/s":>9} {"peak MiB":>9}')
-    rows = {}
-    for n in (args.small_episodes, args.episodes):
-      input_dir = os.path.join(work, f'in{n}')
-      generate(input_dir, n, args.steps, seed=n)
-      for engine, label in (('plain', 'bare loop (1 process)'), ('beam', 'Beam, 2 workers')):
-        r = measured(engine, input_dir, os.path.join(work, f'out_{engine}{n}'), 0)
-        rows[(n, engine)] = r
-        print(f'{n:>8} {label:>22} {r["seconds"]:>8.1f} {r["steps"] / r["seconds"]:>9.0f} '
-              f'{r["peak_rss_mib"]:>9.0f}', flush=True)
-      shutil.rmtree(input_dir)
-    big, small = args.episodes, args.small_episodes
-    speedup = rows[(big, 'plain')]['seconds'] / rows[(big, 'beam')]['seconds']
-    print(f'Beam speedup over the bare loop at {big} episodes: {speedup:.2f}x (goal >= 1.5x)')
-    for engine in ('plain', 'beam'):
-      growth = rows[(big, engine)]['peak_rss_mib'] / rows[(small, engine)]['peak_rss_mib']
-      print(f'{engine}: peak memory at {big} / at {small} episodes: {growth:.2f}x '
-            f'(flat = 1.0; data grew {big / small:.0f}x)')
-
-    print(f'# appending {args.append_rounds} equal rounds of {args.append_episodes} episodes '
-          '(Beam, 2 workers)')
-    times = []
-    out = os.path.join(work, 'append')
-    for r in range(args.append_rounds):
-      input_dir = os.path.join(work, f'round{r}')
-      generate(input_dir, args.append_episodes, args.steps, seed=10_000 + r)
-      times.append(measured('beam', input_dir, out, r + 1)['seconds'])
-      shutil.rmtree(input_dir)
-      print(f'  round {r + 1}: {times[-1]:.1f} s', flush=True)
-    print(f'round {args.append_rounds} / round 1 time: {times[-1] / times[0]:.2f}x '
-          f'(goal <= 1.2x); median of rounds 2..{args.append_rounds} / round 1: '
-          f'{np.median(times[1:]) / times[0]:.2f}x')
+    if 'throughput' in args.parts:
+      throughput_benchmark(work, args)
+    if 'append' in args.parts:
+      append_benchmark(work, args)
   finally:
     shutil.rmtree(work, ignore_errors=True)
 

@@ -1,0 +1,250 @@
+"""RlpdAgent: losses against numpy on tiny networks, update counts, Polyak, learning, export."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tf_agents.policies import policy_saver
+from tf_agents.specs import tensor_spec
+from tf_agents.trajectories import time_step as ts
+
+from tests.trainer.test_networks import np_actor_mean_log_std
+from tests.trainer.test_networks import np_critic
+from tests.trainer.test_networks import np_tanh_gaussian
+from tests.trainer.test_networks import randomize
+from trainer import networks
+from trainer.rlpd_agent import METRIC_NAMES
+from trainer.rlpd_agent import RlpdAgent
+from trainer.transition import Transition
+
+OBS_DIM, ACT_DIM = 3, 2
+SEED = tf.constant([7, 11])
+
+
+def make_agent(**kwargs):
+  settings = dict(num_critics=3, num_min_critics=2, critic_hidden=(4,), actor_hidden=(4,),
+                  seed=0, use_xla=False)
+  settings.update(kwargs)
+  return RlpdAgent.from_dims(OBS_DIM, ACT_DIM, **settings)
+
+
+def make_batch(size, seed=0, reward=None, discount=None):
+  rng = np.random.default_rng(seed)
+
+  def f32(x):
+    return tf.constant(np.asarray(x, np.float32))
+
+  return Transition(
+      observation=f32(rng.normal(size=(size, OBS_DIM))),
+      action=f32(rng.uniform(-0.9, 0.9, size=(size, ACT_DIM))),
+      reward=f32(rng.normal(size=size) if reward is None else np.full(size, reward)),
+      discount=f32(rng.integers(0, 2, size=size) if discount is None else np.full(size, discount)),
+      next_observation=f32(rng.normal(size=(size, OBS_DIM))))
+
+
+def np_policy_sample(agent, observation, seed):
+  """a ~ pi(.|s) and log pi(a|s) with the noise the agent draws for `seed`."""
+  mean, log_std = np_actor_mean_log_std(agent.actor_network, observation)
+  noise = tf.random.stateless_normal(mean.shape, seed).numpy()
+  return np_tanh_gaussian(mean, log_std, noise)
+
+
+def np_td_target(agent, batch, members, gamma=0.99, alpha=None):
+  next_obs = batch.next_observation.numpy()
+  next_action, next_log_prob = np_policy_sample(agent, next_obs, SEED)
+  next_q = np_critic(agent.target_critic_network, next_obs, next_action)[members].min(0)
+  if alpha is not None:  # backup_entropy
+    next_q = next_q - alpha * next_log_prob
+  return batch.reward.numpy() + gamma * batch.discount.numpy() * next_q
+
+
+def np_critic_loss(agent, batch, target):
+  q = np_critic(agent.critic_network, batch.observation.numpy(), batch.action.numpy())
+  return np.mean((q - target[None]) ** 2)  # No 1/2 factor.
+
+
+@pytest.fixture
+def agent():
+  agent = make_agent()
+  randomize(agent.critic_network, seed=1)  # Online and target critics now differ.
+  return agent
+
+
+def test_agent_consumes_transitions_and_checks_specs():
+  agent = make_agent()
+  spec = agent.training_data_spec
+  assert isinstance(spec, Transition)
+  assert spec.observation.shape == (OBS_DIM,) and spec.next_observation.shape == (OBS_DIM,)
+  assert spec.action.shape == (ACT_DIM,) and spec.reward.shape == () and spec.discount.shape == ()
+  assert agent.train_sequence_length is None
+  time_step_spec, _ = networks.specs_from_dims(OBS_DIM, ACT_DIM)
+  wide = tensor_spec.BoundedTensorSpec([ACT_DIM], tf.float32, minimum=-2.0, maximum=2.0)
+  with pytest.raises(ValueError, match='bounds'):
+    RlpdAgent(time_step_spec, wide)
+  with pytest.raises(ValueError, match='num_min_critics'):
+    make_agent(num_min_critics=4)
+
+
+def test_loss_does_not_update(agent):
+  before = [v.numpy() for v in agent.trainable_variables]
+  loss_info = agent.loss(make_batch(6))
+  assert np.isfinite(loss_info.loss.numpy())
+  for old, new in zip(before, agent.trainable_variables):
+    np.testing.assert_array_equal(old, new.numpy())
+  assert agent.critic_optimizer.iterations.numpy() == 0
+
+
+def test_critic_loss_uses_min_over_chosen_target_subset(agent):
+  batch = make_batch(5)
+  members = [0, 2]
+  loss = agent.critic_loss(batch, target_members=tf.constant(members), seed=SEED)
+  expected = np_critic_loss(agent, batch, np_td_target(agent, batch, members))
+  np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+  other = np_critic_loss(agent, batch, np_td_target(agent, batch, [1, 2]))
+  assert abs(other - expected) > 1e-3  # The subset matters.
+
+
+def test_critic_loss_discount_zero_ignores_next_state_and_one_bootstraps(agent):
+  terminal = make_batch(5, discount=0.0)
+  loss = agent.critic_loss(terminal, target_members=tf.constant([0, 1]), seed=SEED)
+  np.testing.assert_allclose(loss.numpy(), np_critic_loss(agent, terminal, terminal.reward.numpy()),
+                             rtol=1e-5)
+  continuing = make_batch(5, discount=1.0)
+  loss = agent.critic_loss(continuing, target_members=tf.constant([0, 1]), seed=SEED)
+  expected = np_critic_loss(agent, continuing, np_td_target(agent, continuing, [0, 1]))
+  np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+  assert abs(expected - np_critic_loss(agent, continuing, continuing.reward.numpy())) > 1e-3
+
+
+def test_critic_target_is_min_over_all_critics_when_m_equals_e():
+  agent = make_agent(num_min_critics=3, gamma=0.9)
+  randomize(agent.critic_network, seed=1)
+  batch = make_batch(5, discount=1.0)
+  loss = agent.critic_loss(batch, seed=SEED)  # Subset drawn, but it is all three critics.
+  expected = np_critic_loss(agent, batch, np_td_target(agent, batch, [0, 1, 2], gamma=0.9))
+  np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+
+
+def test_backup_entropy_subtracts_alpha_log_pi_in_target():
+  agent = make_agent(backup_entropy=True)
+  randomize(agent.critic_network, seed=1)
+  agent.log_alpha.assign(math.log(0.5))
+  batch = make_batch(5, discount=1.0)
+  loss = agent.critic_loss(batch, target_members=tf.constant([1, 2]), seed=SEED)
+  expected = np_critic_loss(agent, batch, np_td_target(agent, batch, [1, 2], alpha=0.5))
+  np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+
+
+def test_actor_loss_uses_mean_over_all_critics(agent):
+  agent.log_alpha.assign(math.log(0.3))
+  observation = make_batch(6).observation
+  action, log_prob = np_policy_sample(agent, observation.numpy(), SEED)
+  q = np_critic(agent.critic_network, observation.numpy(), action)  # [E, B]
+  expected = np.mean(0.3 * log_prob - q.mean(0))
+  np.testing.assert_allclose(agent.actor_loss(observation, seed=SEED).numpy(), expected, rtol=1e-5)
+  assert abs(np.mean(0.3 * log_prob - q.min(0)) - expected) > 1e-3
+
+
+def test_temperature_loss_and_default_target_entropy(agent):
+  assert agent.target_entropy == -ACT_DIM / 2
+  agent.log_alpha.assign(math.log(0.3))
+  observation = make_batch(6).observation
+  _, log_prob = np_policy_sample(agent, observation.numpy(), SEED)
+  expected = np.mean(-math.log(0.3) * (log_prob - ACT_DIM / 2))
+  np.testing.assert_allclose(agent.temperature_loss(observation, seed=SEED).numpy(), expected,
+                             rtol=1e-5)
+  assert make_agent(target_entropy=-5.0).target_entropy == -5.0
+
+
+@pytest.mark.parametrize('use_xla', [False, True])
+@pytest.mark.parametrize('updates', [1, 5])
+def test_one_train_call_is_g_critic_updates_and_one_actor_and_temperature_update(updates, use_xla):
+  agent = make_agent(critic_updates_per_step=updates, use_xla=use_xla)
+  loss_info = agent.train(make_batch(4 * updates))
+  assert agent.critic_optimizer.iterations.numpy() == updates
+  assert agent.actor_optimizer.iterations.numpy() == 1
+  assert agent.temperature_optimizer.iterations.numpy() == 1
+  assert agent.train_step_counter.numpy() == 1
+  assert set(loss_info.extra) == set(METRIC_NAMES)
+  assert all(np.isfinite(v.numpy()) for v in loss_info.extra.values())
+
+
+def test_target_critic_moves_by_polyak_after_each_update():
+  agent = make_agent(tau=0.05)
+  randomize(agent.critic_network, seed=1)
+  target_old = agent.target_critic_network.variables[0].numpy()
+  agent.train(make_batch(8))
+  online_new = agent.critic_network.variables[0].numpy()
+  np.testing.assert_allclose(agent.target_critic_network.variables[0].numpy(),
+                             0.05 * online_new + 0.95 * target_old, atol=1e-6)
+
+
+def test_train_metrics_describe_the_step():
+  agent = make_agent(initial_temperature=0.5)
+  loss_info = agent.train(make_batch(8, discount=0.0, reward=2.0))
+  extra = {k: float(v) for k, v in loss_info.extra.items()}
+  assert extra['temperature'] == pytest.approx(0.5)
+  assert extra['target_q_mean'] == pytest.approx(2.0)  # discount 0: y = r.
+  assert extra['q_std'] > 0.0
+  assert float(loss_info.loss) == pytest.approx(
+      extra['critic_loss'] + extra['actor_loss'] + extra['temperature_loss'], rel=1e-5)
+
+
+def test_critic_learns_constant_reward_without_bootstrap():
+  agent = make_agent(critic_hidden=(16,), critic_learning_rate=1e-2, critic_updates_per_step=2)
+  batch = make_batch(2 * 32, reward=1.5, discount=0.0)
+  first = agent.train(batch).extra
+  for _ in range(150):
+    last = agent.train(batch).extra
+  assert float(last['critic_loss']) < 0.01 * float(first['critic_loss'])
+  q, _ = agent.critic_network((batch.observation, batch.action))
+  assert abs(q.numpy().mean() - 1.5) < 0.05
+  np.testing.assert_allclose(q.numpy(), 1.5, atol=0.3)
+
+
+def test_critic_learns_bootstrapped_value():
+  # r = 1 forever with gamma 0.5: Q = 1 / (1 - 0.5) = 2, reached through the target critics.
+  agent = make_agent(critic_hidden=(16,), critic_learning_rate=1e-2, gamma=0.5, tau=0.1,
+                     critic_updates_per_step=4)
+  batch = make_batch(4 * 32, reward=1.0, discount=1.0)
+  for _ in range(100):
+    agent.train(batch)
+  q, _ = agent.critic_network((batch.observation, batch.action))
+  assert abs(q.numpy().mean() - 2.0) < 0.1
+  np.testing.assert_allclose(q.numpy(), 2.0, atol=0.4)
+
+
+def test_policy_saver_round_trip(tmp_path):
+  agent = make_agent()
+  assert agent.time_step_spec.observation.shape == (OBS_DIM,)
+  assert agent.action_spec.minimum == -1.0 and agent.action_spec.maximum == 1.0
+  observation = make_batch(3).observation
+  time_step = ts.restart(observation, batch_size=3)
+  expected = np.tanh(np_actor_mean_log_std(agent.actor_network, observation.numpy())[0])
+  np.testing.assert_allclose(agent.policy.action(time_step).action.numpy(), expected, atol=1e-5)
+  sampled = agent.collect_policy.action(time_step, seed=1).action.numpy()
+  assert sampled.shape == (3, ACT_DIM) and np.all(np.abs(sampled) <= 1.0)
+
+  policy_saver.PolicySaver(agent.policy, batch_size=None).save(str(tmp_path / 'policy'))
+  loaded = tf.saved_model.load(str(tmp_path / 'policy'))
+  np.testing.assert_allclose(loaded.action(time_step).action.numpy(), expected, atol=1e-5)
+
+
+def test_checkpoint_restores_everything(tmp_path):
+  batch = make_batch(2 * 8)
+  original = make_agent(critic_updates_per_step=2)
+  original.train(batch)
+  original.train(batch)  # Optimizer slots, log_alpha and targets all moved.
+  path = tf.train.Checkpoint(agent=original).save(str(tmp_path / 'ckpt'))
+
+  restored = make_agent(critic_updates_per_step=2, seed=123)
+  tf.train.Checkpoint(agent=restored).restore(path).assert_existing_objects_matched()
+  assert restored.train_step_counter.numpy() == 2
+  assert restored.critic_optimizer.iterations.numpy() == 4
+  for _ in range(2):
+    a, b = original.train(batch).extra, restored.train(batch).extra
+    for name in METRIC_NAMES:
+      np.testing.assert_allclose(a[name].numpy(), b[name].numpy(), rtol=1e-6, err_msg=name)
+  for a, b in zip(original.variables, restored.variables):
+    np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, err_msg=a.name)

@@ -1,0 +1,102 @@
+"""SupervisedAgent: the imitation loss by hand, learning a known mapping, export."""
+
+import math
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from tf_agents.policies import policy_saver
+from tf_agents.trajectories import time_step as ts
+
+from tests.trainer.test_networks import np_actor_mean_log_std
+from trainer import networks
+from trainer.supervised_agent import METRIC_NAMES
+from trainer.supervised_agent import SupervisedAgent
+from trainer.transition import Transition
+
+OBS_DIM, ACT_DIM = 3, 2
+
+
+def make_agent(**kwargs):
+  settings = dict(actor_hidden=(8,), seed=0, use_xla=False)
+  settings.update(kwargs)
+  return SupervisedAgent.from_dims(OBS_DIM, ACT_DIM, **settings)
+
+
+def make_batch(size, seed=0, action=None):
+  rng = np.random.default_rng(seed)
+  observation = rng.normal(size=(size, OBS_DIM)).astype(np.float32)
+  if action is None:
+    action = rng.uniform(-0.9, 0.9, size=(size, ACT_DIM))
+  return Transition(
+      observation=tf.constant(observation),
+      action=tf.constant(np.asarray(action, np.float32)),
+      reward=tf.constant(rng.normal(size=size).astype(np.float32)),
+      discount=tf.ones([size]),
+      next_observation=tf.constant(rng.normal(size=(size, OBS_DIM)).astype(np.float32)))
+
+
+def np_bc_loss(agent, observation, action, entropy_coefficient):
+  mean, log_std = np_actor_mean_log_std(agent.actor_network, observation)
+  action = np.clip(action.astype(np.float64), -networks.ACTION_CLIP, networks.ACTION_CLIP)
+  pre_tanh = np.arctanh(action)
+  noise = (pre_tanh - mean) / np.exp(log_std)
+  log_prob = (-0.5 * noise ** 2 - log_std - 0.5 * math.log(2 * math.pi)
+              - np.log(1.0 - action ** 2)).sum(-1)
+  return -log_prob.mean() - entropy_coefficient * log_std.sum(-1).mean()
+
+
+@pytest.mark.parametrize('entropy_coefficient', [0.0, 0.1])
+def test_bc_loss_is_negative_log_likelihood_minus_entropy_bonus(entropy_coefficient):
+  agent = make_agent(entropy_coefficient=entropy_coefficient)
+  batch = make_batch(6)
+  np.testing.assert_allclose(
+      agent.bc_loss(batch.observation, batch.action).numpy(),
+      np_bc_loss(agent, batch.observation.numpy(), batch.action.numpy(), entropy_coefficient),
+      rtol=1e-4)
+
+
+def test_actions_on_the_bounds_are_clipped_before_atanh():
+  agent = make_agent()
+  batch = make_batch(4, action=[[1.0, -1.0], [0.5, 1.0], [-1.0, 0.0], [0.0, 0.0]])
+  loss = agent.bc_loss(batch.observation, batch.action).numpy()
+  assert np.isfinite(loss)
+  np.testing.assert_allclose(loss, agent.bc_loss(
+      batch.observation, tf.clip_by_value(batch.action, -1 + 1e-6, 1 - 1e-6)).numpy(), rtol=1e-6)
+
+
+def test_only_observation_and_action_matter():
+  agent = make_agent()
+  batch = make_batch(6)
+  changed = batch._replace(reward=batch.reward + 5.0, discount=tf.zeros([6]),
+                           next_observation=batch.next_observation * 3.0)
+  np.testing.assert_allclose(agent.loss(batch).loss.numpy(), agent.loss(changed).loss.numpy())
+
+
+@pytest.mark.parametrize('use_xla', [False, True])
+def test_learns_a_known_mapping(use_xla):
+  agent = make_agent(actor_hidden=(32,), learning_rate=1e-2, use_xla=use_xla)
+  rng = np.random.default_rng(1)
+  observation = rng.normal(size=(128, OBS_DIM)).astype(np.float32)
+  action = np.tanh(observation @ rng.normal(size=(OBS_DIM, ACT_DIM)) * 0.5)
+  batch = make_batch(128, action=action)._replace(observation=tf.constant(observation))
+  first = agent.train(batch)
+  for _ in range(200):
+    last = agent.train(batch)
+  assert set(last.extra) == set(METRIC_NAMES)
+  assert float(last.extra['action_mse']) < 0.1 * float(first.extra['action_mse'])
+  assert float(last.extra['action_mse']) < 0.01
+  assert agent.optimizer.iterations.numpy() == 201
+  assert agent.train_step_counter.numpy() == 201
+  deployed = agent.policy.action(ts.restart(batch.observation, batch_size=128)).action.numpy()
+  np.testing.assert_allclose(deployed, action, atol=0.3)
+
+
+def test_policy_saver_round_trip(tmp_path):
+  agent = make_agent()
+  observation = make_batch(3).observation
+  time_step = ts.restart(observation, batch_size=3)
+  expected = np.tanh(np_actor_mean_log_std(agent.actor_network, observation.numpy())[0])
+  policy_saver.PolicySaver(agent.policy, batch_size=None).save(str(tmp_path / 'policy'))
+  loaded = tf.saved_model.load(str(tmp_path / 'policy'))
+  np.testing.assert_allclose(loaded.action(time_step).action.numpy(), expected, atol=1e-5)

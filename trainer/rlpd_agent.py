@@ -1,0 +1,331 @@
+"""RLPD: SAC with a LayerNorm critic ensemble and a high update-to-data ratio, as a TF-Agents agent.
+
+The recipe (Ball et al. 2023, used by the RLIF authors) on top of SAC:
+  * E critics (default 10); the TD target takes the min over a fresh random subset of M (default 2)
+    of the E target critics, evaluated at a' ~ pi(s') from the current actor;
+  * LayerNorm in every critic hidden layer;
+  * G critic updates per train call (`critic_updates_per_step`), each on its own minibatch and each
+    followed by a Polyak target update, then one actor and one temperature update.
+
+One `train(experience)` call consumes a `Transition` batch of leading size G*B, split into G chunks
+of B in order, and runs all of the above in one compiled graph. The actor and temperature updates
+use the last chunk, as RLPD does.
+"""
+
+import math
+from typing import Optional, Sequence
+
+import tensorflow as tf
+from tf_agents.agents import tf_agent
+from tf_agents.trajectories import time_step as ts
+
+from trainer import networks
+from trainer.transition import Transition
+
+METRIC_NAMES = ('critic_loss', 'actor_loss', 'temperature_loss', 'temperature', 'entropy',
+                'q_mean', 'q_std', 'target_q_mean')
+_CRITIC_METRIC_NAMES = ('critic_loss', 'q_mean', 'q_std', 'target_q_mean')
+
+
+class RlpdAgent(tf_agent.TFAgent):
+  """SAC with a critic ensemble (RLPD). Losses are public methods so they can be checked by hand.
+
+  Loss conventions (all scalars):
+    critic_loss      = mean over critics e and batch of (Q_e(s, a) - y)^2  (no 1/2 factor), with
+                       y = stop_grad(r + gamma * discount * (min_{e in subset} Qtarget_e(s', a')
+                                                             [- alpha * log pi(a'|s')]))
+                       (the bracket only when `backup_entropy`);
+    actor_loss       = mean_batch(alpha * log pi(a|s) - mean_{all E} Q_e(s, a)), a reparameterized;
+    temperature_loss = mean_batch(-log_alpha * stop_grad(log pi(a|s) + target_entropy)).
+  The temperature update of a train call reuses the log pi of the actor update's sample.
+
+  `train` returns a `LossInfo` whose `loss` is the sum of the three losses and whose `extra` is a
+  dict of METRIC_NAMES, all from the last chunk: `temperature` is the alpha the losses used,
+  `entropy` is -mean log pi(a|s), `q_std` the std across the ensemble averaged over the batch,
+  `target_q_mean` the mean TD target y. `train_step_counter` grows by one per train call.
+  """
+
+  def __init__(self,
+               time_step_spec: ts.TimeStep,
+               action_spec,
+               *,
+               num_critics: int = 10,
+               num_min_critics: int = 2,
+               critic_hidden: Sequence[int] = (256, 256, 256),
+               actor_hidden: Sequence[int] = (256, 256, 256),
+               gamma: float = 0.99,
+               tau: float = 0.005,
+               critic_updates_per_step: int = 1,
+               backup_entropy: bool = False,
+               initial_temperature: float = 1.0,
+               target_entropy: Optional[float] = None,
+               critic_learning_rate: float = 3e-4,
+               actor_learning_rate: float = 3e-4,
+               temperature_learning_rate: float = 3e-4,
+               use_xla: bool = False,
+               seed: Optional[int] = None,
+               train_step_counter: Optional[tf.Variable] = None,
+               name: str = 'RlpdAgent'):
+    """Builds the networks, optimizers and policies.
+
+    `target_entropy` defaults to -|A|/2 (RLPD). `use_xla` compiles the train step with XLA
+    (jit_compile); off by default because on CPU the plain graph was ~10% faster
+    (benchmarks/trainer_benchmark.py). XLA draws different random numbers for the same seed.
+    `seed` fixes network initialization and every random draw of `train` (a stateful generator
+    that is part of the checkpoint); None means random.
+    """
+    tf.Module.__init__(self, name=name)
+    _, action_dim = networks.check_flat_specs(time_step_spec, action_spec)
+    if not 1 <= num_min_critics <= num_critics:
+      raise ValueError(f'need 1 <= num_min_critics <= num_critics, got {num_min_critics}, '
+                       f'{num_critics}')
+    if critic_updates_per_step < 1:
+      raise ValueError(f'critic_updates_per_step must be >= 1, got {critic_updates_per_step}')
+    self._num_critics = num_critics
+    self._num_min_critics = num_min_critics
+    self._gamma = gamma
+    self._tau = tau
+    self._critic_updates_per_step = critic_updates_per_step
+    self._backup_entropy = backup_entropy
+    self._target_entropy = (-action_dim / 2.0 if target_entropy is None else float(target_entropy))
+
+    observation_spec = time_step_spec.observation
+    self._critic = networks.EnsembleCriticNetwork(
+        (observation_spec, action_spec), num_critics, critic_hidden, seed=seed,
+        name='EnsembleCritic')
+    self._target_critic = networks.EnsembleCriticNetwork(
+        (observation_spec, action_spec), num_critics, critic_hidden, seed=seed,
+        name='TargetEnsembleCritic')
+    self._actor = networks.TanhGaussianActorNetwork(
+        observation_spec, action_spec, actor_hidden,
+        seed=None if seed is None else seed + 1000, name='Actor')
+    self._log_alpha = tf.Variable(math.log(initial_temperature), dtype=tf.float32,
+                                  name='log_alpha')
+    # Targets start equal to the online critics. This happens here rather than in `initialize`
+    # so that calling `initialize()` after a checkpoint restore cannot overwrite restored targets.
+    self._polyak_update(tau=1.0)
+
+    self._critic_optimizer = _adam(critic_learning_rate, self._critic.trainable_variables)
+    self._actor_optimizer = _adam(actor_learning_rate, self._actor.trainable_variables)
+    self._temperature_optimizer = _adam(temperature_learning_rate, [self._log_alpha])
+    self._rng = (tf.random.Generator.from_non_deterministic_state() if seed is None
+                 else tf.random.Generator.from_seed(seed))
+
+    if train_step_counter is None:
+      train_step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name='train_step')
+    policy, collect_policy = networks.actor_policies(time_step_spec, action_spec, self._actor)
+    super().__init__(
+        time_step_spec, action_spec, policy, collect_policy,
+        train_sequence_length=None, num_outer_dims=1,
+        training_data_spec=networks.transition_spec(time_step_spec, action_spec),
+        train_step_counter=train_step_counter)
+    self._train_step_fn = tf.function(self._train_step, jit_compile=use_xla)
+
+  @classmethod
+  def from_dims(cls, observation_dim: int, action_dim: int, **kwargs) -> 'RlpdAgent':
+    """An agent for flat float32 observations and actions in [-1, 1]^action_dim."""
+    time_step_spec, action_spec = networks.specs_from_dims(observation_dim, action_dim)
+    return cls(time_step_spec, action_spec, **kwargs)
+
+  # ------------------------------------------------------------------------------------------
+  # What a caller (or a checkpoint) may want to reach.
+
+  @property
+  def critic_network(self) -> networks.EnsembleCriticNetwork:
+    return self._critic
+
+  @property
+  def target_critic_network(self) -> networks.EnsembleCriticNetwork:
+    return self._target_critic
+
+  @property
+  def actor_network(self) -> networks.TanhGaussianActorNetwork:
+    return self._actor
+
+  @property
+  def log_alpha(self) -> tf.Variable:
+    return self._log_alpha
+
+  @property
+  def critic_optimizer(self) -> tf.keras.optimizers.Optimizer:
+    return self._critic_optimizer
+
+  @property
+  def actor_optimizer(self) -> tf.keras.optimizers.Optimizer:
+    return self._actor_optimizer
+
+  @property
+  def temperature_optimizer(self) -> tf.keras.optimizers.Optimizer:
+    return self._temperature_optimizer
+
+  @property
+  def target_entropy(self) -> float:
+    return self._target_entropy
+
+  @property
+  def critic_updates_per_step(self) -> int:
+    return self._critic_updates_per_step
+
+  # ------------------------------------------------------------------------------------------
+  # Losses. `seed` is a [2] int tensor for the stateless draws; None draws one from the agent.
+
+  def critic_loss(self, transition: Transition, target_members: Optional[tf.Tensor] = None,
+                  seed: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """The critic loss on one batch (see the class docstring).
+
+    a' is drawn with noise `tf.random.stateless_normal([B, A], seed)`; `target_members` ([M] int)
+    fixes the subset of target critics, otherwise it is drawn too.
+    """
+    seed = self._draw_seed() if seed is None else seed
+    if target_members is None:
+      target_members = self._draw_target_members(tf.random.experimental.stateless_fold_in(seed, 1),
+                                                 count=1)[0]
+    next_action, next_log_prob = self._sample_actions(transition.next_observation, seed)
+    loss, _ = self._critic_loss_and_metrics(transition, next_action, next_log_prob,
+                                            target_members)
+    return loss
+
+  def actor_loss(self, observation: tf.Tensor, seed: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """mean(alpha * log pi(a|s) - mean over all E critics of Q_e(s, a)); eps from `seed`."""
+    loss, _ = self._actor_loss_and_log_prob(observation,
+                                            self._draw_seed() if seed is None else seed)
+    return loss
+
+  def temperature_loss(self, observation: tf.Tensor,
+                       seed: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """mean(-log_alpha * stop_grad(log pi(a|s) + target_entropy)), eps ~ stateless_normal(seed)."""
+    _, log_prob = self._sample_actions(observation, self._draw_seed() if seed is None else seed)
+    return self._temperature_loss_from_log_prob(log_prob)
+
+  def _critic_loss_and_metrics(self, transition, next_action, next_log_prob, target_members):
+    next_q, _ = self._target_critic((transition.next_observation, next_action),
+                                    members=target_members)
+    next_value = tf.reduce_min(next_q, axis=0)
+    if self._backup_entropy:
+      next_value -= tf.exp(self._log_alpha) * next_log_prob
+    target_q = tf.stop_gradient(
+        transition.reward + self._gamma * transition.discount * next_value)
+    q, _ = self._critic((transition.observation, transition.action))
+    loss = tf.reduce_mean(tf.square(q - target_q))
+    metrics = {
+        'critic_loss': loss,
+        'q_mean': tf.reduce_mean(q),
+        'q_std': tf.reduce_mean(tf.math.reduce_std(q, axis=0)),
+        'target_q_mean': tf.reduce_mean(target_q),
+    }
+    return loss, metrics
+
+  def _actor_loss_and_log_prob(self, observation, seed):
+    action, log_prob = self._sample_actions(observation, seed)
+    q, _ = self._critic((observation, action))
+    alpha = tf.stop_gradient(tf.exp(self._log_alpha))
+    return tf.reduce_mean(alpha * log_prob - tf.reduce_mean(q, axis=0)), log_prob
+
+  def _temperature_loss_from_log_prob(self, log_prob):
+    return tf.reduce_mean(-self._log_alpha * tf.stop_gradient(log_prob + self._target_entropy))
+
+  def _sample_actions(self, observation, seed):
+    mean, log_std = self._actor.mean_and_log_std(observation)
+    return networks.tanh_gaussian_sample(mean, log_std, seed)
+
+  def _draw_seed(self) -> tf.Tensor:
+    return self._rng.make_seeds(1)[:, 0]
+
+  def _draw_target_members(self, seed, count: int) -> tf.Tensor:
+    """[count, M] indices: for each row, M distinct critics out of E, uniformly at random."""
+    noise = tf.random.stateless_uniform([count, self._num_critics], seed)
+    return tf.argsort(noise, axis=-1)[:, :self._num_min_critics]
+
+  # ------------------------------------------------------------------------------------------
+  # Updates.
+
+  def _polyak_update(self, tau: float):
+    for target, online in zip(self._target_critic.trainable_variables,
+                              self._critic.trainable_variables):
+      target.assign(tau * online + (1.0 - tau) * target)
+
+  def _critic_update(self, transition, next_action, next_log_prob, target_members):
+    variables = self._critic.trainable_variables
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch(variables)
+      loss, metrics = self._critic_loss_and_metrics(transition, next_action, next_log_prob,
+                                                    target_members)
+    self._critic_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    self._polyak_update(self._tau)
+    return metrics
+
+  def _train_step(self, experience: Transition) -> tf_agent.LossInfo:
+    num_chunks = self._critic_updates_per_step
+    chunks = tf.nest.map_structure(
+        lambda t: tf.reshape(t, [num_chunks, -1] + t.shape[1:].as_list()), experience)
+    seeds = self._rng.make_seeds(3)
+    # The actor is fixed during the critic updates, so a' for all G chunks is one forward pass.
+    next_action, next_log_prob = self._sample_actions(experience.next_observation, seeds[:, 0])
+    next_action = tf.reshape(next_action, [num_chunks, -1, next_action.shape[-1]])
+    next_log_prob = tf.reshape(next_log_prob, [num_chunks, -1])
+    target_members = self._draw_target_members(seeds[:, 1], num_chunks)
+
+    # A graph loop rather than G unrolled copies: same speed, much shorter tracing/XLA compile.
+    def critic_update(g, unused_metrics):
+      chunk = tf.nest.map_structure(lambda t: t[g], chunks)
+      return g + 1, self._critic_update(chunk, next_action[g], next_log_prob[g],
+                                        target_members[g])
+
+    no_metrics = {name: tf.constant(0.0) for name in _CRITIC_METRIC_NAMES}
+    _, metrics = tf.while_loop(lambda g, _: g < num_chunks, critic_update,
+                               (tf.constant(0), no_metrics), parallel_iterations=1)
+    metrics = dict(metrics)
+
+    observation = chunks.observation[-1]
+    alpha = tf.exp(self._log_alpha)
+    actor_variables = self._actor.trainable_variables
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch(actor_variables)
+      actor_loss, log_prob = self._actor_loss_and_log_prob(observation, seeds[:, 2])
+    self._actor_optimizer.apply_gradients(
+        zip(tape.gradient(actor_loss, actor_variables), actor_variables))
+
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch(self._log_alpha)
+      temperature_loss = self._temperature_loss_from_log_prob(log_prob)
+    self._temperature_optimizer.apply_gradients(
+        [(tape.gradient(temperature_loss, self._log_alpha), self._log_alpha)])
+
+    self.train_step_counter.assign_add(1)
+    metrics.update(actor_loss=actor_loss, temperature_loss=temperature_loss, temperature=alpha,
+                   entropy=-tf.reduce_mean(log_prob))
+    total = metrics['critic_loss'] + actor_loss + temperature_loss
+    return tf_agent.LossInfo(loss=total, extra={k: metrics[k] for k in METRIC_NAMES})
+
+  # ------------------------------------------------------------------------------------------
+  # TFAgent hooks.
+
+  def _initialize(self):
+    return tf.no_op()  # Targets were synced at construction (see __init__).
+
+  def _train(self, experience: Transition, weights=None) -> tf_agent.LossInfo:
+    if weights is not None:
+      raise NotImplementedError('RlpdAgent does not support per-sample weights.')
+    return self._train_step_fn(Transition(*experience))
+
+  def _loss(self, experience: Transition, weights=None, training=False) -> tf_agent.LossInfo:
+    """The three losses on `experience` as one chunk, without updating anything."""
+    del training
+    if weights is not None:
+      raise NotImplementedError('RlpdAgent does not support per-sample weights.')
+    experience = Transition(*experience)
+    seeds = self._rng.make_seeds(3)
+    critic_loss = self.critic_loss(experience, seed=seeds[:, 0])
+    actor_loss = self.actor_loss(experience.observation, seed=seeds[:, 1])
+    temperature_loss = self.temperature_loss(experience.observation, seed=seeds[:, 2])
+    return tf_agent.LossInfo(
+        loss=critic_loss + actor_loss + temperature_loss,
+        extra={'critic_loss': critic_loss, 'actor_loss': actor_loss,
+               'temperature_loss': temperature_loss})
+
+
+def _adam(learning_rate: float, variables) -> tf.keras.optimizers.Optimizer:
+  # Slots are built now: a train step compiled with XLA must not create variables.
+  optimizer = tf.keras.optimizers.Adam(learning_rate, jit_compile=False)
+  optimizer.build(variables)
+  return optimizer

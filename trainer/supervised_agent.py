@@ -1,0 +1,113 @@
+"""Supervised baselines (behaviour cloning, HG-DAgger) on the same tanh-Gaussian actor as RLPD.
+
+The agent fits pi(a|s) to the dataset's actions by maximum likelihood. Which steps it sees (BC:
+the prior data; HG-DAgger: prior data plus the expert's takeover steps) is decided by the data
+fed to `train`, never here. It reads only `observation` and `action` of a `Transition`.
+"""
+
+from typing import Optional, Sequence
+
+import tensorflow as tf
+from tf_agents.agents import tf_agent
+from tf_agents.trajectories import time_step as ts
+
+from trainer import networks
+from trainer.transition import Transition
+
+METRIC_NAMES = ('bc_loss', 'log_likelihood', 'action_mse', 'log_std_mean')
+
+
+class SupervisedAgent(tf_agent.TFAgent):
+  """Maximum-likelihood imitation with a small entropy bonus.
+
+    bc_loss = -mean_batch log pi(a|s) - entropy_coefficient * mean_batch sum_dims log_std(s)
+
+  Dataset actions are clipped to +-(1 - 1e-6) before atanh. The second term is the entropy of
+  the pre-tanh Gaussian up to a constant; it keeps the std from collapsing early on nearly
+  deterministic demonstrations (0 gives plain maximum likelihood). `train` takes one gradient
+  step per call and returns `LossInfo(loss=bc_loss, extra=dict of METRIC_NAMES)`, where
+  `action_mse` compares the deterministic action tanh(mean) with the dataset action.
+  """
+
+  def __init__(self,
+               time_step_spec: ts.TimeStep,
+               action_spec,
+               *,
+               actor_hidden: Sequence[int] = (256, 256, 256),
+               learning_rate: float = 3e-4,
+               entropy_coefficient: float = 1e-3,
+               use_xla: bool = False,
+               seed: Optional[int] = None,
+               train_step_counter: Optional[tf.Variable] = None,
+               name: str = 'SupervisedAgent'):
+    tf.Module.__init__(self, name=name)
+    networks.check_flat_specs(time_step_spec, action_spec)
+    self._entropy_coefficient = entropy_coefficient
+    self._actor = networks.TanhGaussianActorNetwork(
+        time_step_spec.observation, action_spec, actor_hidden, seed=seed, name='Actor')
+    self._optimizer = tf.keras.optimizers.Adam(learning_rate, jit_compile=False)
+    self._optimizer.build(self._actor.trainable_variables)  # No variable creation under XLA.
+    if train_step_counter is None:
+      train_step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name='train_step')
+    policy, collect_policy = networks.actor_policies(time_step_spec, action_spec, self._actor)
+    super().__init__(
+        time_step_spec, action_spec, policy, collect_policy,
+        train_sequence_length=None, num_outer_dims=1,
+        training_data_spec=networks.transition_spec(time_step_spec, action_spec),
+        train_step_counter=train_step_counter)
+    self._train_step_fn = tf.function(self._train_step, jit_compile=use_xla)
+
+  @classmethod
+  def from_dims(cls, observation_dim: int, action_dim: int, **kwargs) -> 'SupervisedAgent':
+    time_step_spec, action_spec = networks.specs_from_dims(observation_dim, action_dim)
+    return cls(time_step_spec, action_spec, **kwargs)
+
+  @property
+  def actor_network(self) -> networks.TanhGaussianActorNetwork:
+    return self._actor
+
+  @property
+  def optimizer(self) -> tf.keras.optimizers.Optimizer:
+    return self._optimizer
+
+  def bc_loss(self, observation: tf.Tensor, action: tf.Tensor) -> tf.Tensor:
+    loss, _ = self._loss_and_metrics(observation, action)
+    return loss
+
+  def _loss_and_metrics(self, observation, action):
+    mean, log_std = self._actor.mean_and_log_std(observation)
+    log_likelihood = tf.reduce_mean(networks.tanh_gaussian_log_prob(mean, log_std, action))
+    entropy_proxy = tf.reduce_mean(tf.reduce_sum(log_std, axis=-1))
+    loss = -log_likelihood - self._entropy_coefficient * entropy_proxy
+    metrics = {
+        'bc_loss': loss,
+        'log_likelihood': log_likelihood,
+        'action_mse': tf.reduce_mean(tf.square(tf.tanh(mean) - action)),
+        'log_std_mean': tf.reduce_mean(log_std),
+    }
+    return loss, metrics
+
+  def _train_step(self, experience: Transition) -> tf_agent.LossInfo:
+    variables = self._actor.trainable_variables
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch(variables)
+      loss, metrics = self._loss_and_metrics(experience.observation, experience.action)
+    self._optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    self.train_step_counter.assign_add(1)
+    return tf_agent.LossInfo(loss=loss, extra=metrics)
+
+  def _initialize(self):
+    return tf.no_op()
+
+  def _train(self, experience: Transition, weights=None) -> tf_agent.LossInfo:
+    if weights is not None:
+      raise NotImplementedError('SupervisedAgent does not support per-sample weights.')
+    return self._train_step_fn(Transition(*experience))
+
+  def _loss(self, experience: Transition, weights=None, training=False) -> tf_agent.LossInfo:
+    del training
+    if weights is not None:
+      raise NotImplementedError('SupervisedAgent does not support per-sample weights.')
+    experience = Transition(*experience)
+    loss, metrics = self._loss_and_metrics(experience.observation, experience.action)
+    return tf_agent.LossInfo(loss=loss, extra=metrics)
