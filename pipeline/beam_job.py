@@ -31,7 +31,10 @@ def _single_key(receipt: dict):
   return None, receipt
 
 
-def build(pipeline: beam.Pipeline, files: list[stages.InputFile], job: stages.JobSpec) -> None:
+def read_episodes(pipeline: beam.Pipeline, files: list[stages.InputFile],
+                  job: stages.JobSpec):
+  """Raw log files -> PCollection of RawEpisode (step streams grouped by episode); None when
+  there is no input file."""
   npz = [f for f in files if f.kind == 'npz']
   step_streams = [f for f in files if f.kind == 'steps']
   episodes = []
@@ -50,9 +53,15 @@ def build(pipeline: beam.Pipeline, files: list[stages.InputFile], job: stages.Jo
         | 'GroupByEpisode' >> beam.GroupByKey()
         | 'AssembleEpisodes' >> beam.FlatMap(stages.assemble, job))
   if not episodes:
+    return None
+  return episodes | 'AllEpisodes' >> beam.Flatten()
+
+
+def build(pipeline: beam.Pipeline, files: list[stages.InputFile], job: stages.JobSpec) -> None:
+  episodes = read_episodes(pipeline, files, job)
+  if episodes is None:
     return
   (episodes
-   | 'AllEpisodes' >> beam.Flatten()
    | 'Relabel' >> beam.FlatMap(stages.convert, job)
    | 'WriteShards' >> beam.ParDo(_WriteShards(job))
    | 'KeyReceipts' >> beam.Map(_single_key)

@@ -100,20 +100,26 @@ def assemble(grouped: tuple[str, Iterable[StepRecord]], job: JobSpec) -> Iterato
     _dead_letter(r, job)
 
 
-def convert(raw: RawEpisode, job: JobSpec) -> Iterator[EncodedEpisode]:
-  """Validates, relabels and serializes one episode (one output per RLDS episode)."""
+def relabeled_examples(raw: RawEpisode, job: JobSpec) -> Iterator[tuple[str, dict, Optional[dict]]]:
+  """Validates and relabels one episode: yields (key, TFDS example dict, stats) per RLDS
+  episode; stats (for the report) come with the first one only."""
   try:
     validate_episode(raw, job.dims)
   except Rejected as r:
     _dead_letter(r, job)
     return
-  for episode in rl.relabel(raw, rl.Takeover(job.takeover)):
-    example = examples.to_example(raw, episode, job.round_index, rl.Takeover(job.takeover))
-    yield EncodedEpisode(
-        key=examples.episode_key(raw.episode_id, episode.segment),
-        serialized=examples.serialize(example, job.dims),
-        rlds_steps=int(episode.steps['observation'].shape[0]),
-        stats=examples.episode_stats(raw, episode) if episode.segment == 0 else None)
+  takeover = rl.Takeover(job.takeover)
+  for episode in rl.relabel(raw, takeover):
+    yield (examples.episode_key(raw.episode_id, episode.segment),
+           examples.to_example(raw, episode, job.round_index, takeover),
+           examples.episode_stats(raw, episode) if episode.segment == 0 else None)
+
+
+def convert(raw: RawEpisode, job: JobSpec) -> Iterator[EncodedEpisode]:
+  """`relabeled_examples`, serialized for the round's shards."""
+  for key, example, stats in relabeled_examples(raw, job):
+    yield EncodedEpisode(key=key, serialized=examples.serialize(example, job.dims),
+                         rlds_steps=int(example['steps']['observation'].shape[0]), stats=stats)
 
 
 class ShardWriter:
