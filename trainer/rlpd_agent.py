@@ -20,6 +20,7 @@ from tf_agents.agents import tf_agent
 from tf_agents.trajectories import time_step as ts
 
 from trainer import networks
+from trainer import transition_agent
 from trainer.transition import Transition
 
 METRIC_NAMES = ('critic_loss', 'actor_loss', 'temperature_loss', 'temperature', 'entropy',
@@ -27,7 +28,7 @@ METRIC_NAMES = ('critic_loss', 'actor_loss', 'temperature_loss', 'temperature', 
 _CRITIC_METRIC_NAMES = ('critic_loss', 'q_mean', 'q_std', 'target_q_mean')
 
 
-class RlpdAgent(tf_agent.TFAgent):
+class RlpdAgent(transition_agent.TransitionAgent):
   """SAC with a critic ensemble (RLPD). Losses are public methods so they can be checked by hand.
 
   Loss conventions (all scalars):
@@ -111,21 +112,7 @@ class RlpdAgent(tf_agent.TFAgent):
     self._rng = (tf.random.Generator.from_non_deterministic_state() if seed is None
                  else tf.random.Generator.from_seed(seed))
 
-    if train_step_counter is None:
-      train_step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name='train_step')
-    policy, collect_policy = networks.actor_policies(time_step_spec, action_spec, self._actor)
-    super().__init__(
-        time_step_spec, action_spec, policy, collect_policy,
-        train_sequence_length=None, num_outer_dims=1,
-        training_data_spec=networks.transition_spec(time_step_spec, action_spec),
-        train_step_counter=train_step_counter)
-    self._train_step_fn = tf.function(self._train_step, jit_compile=use_xla)
-
-  @classmethod
-  def from_dims(cls, observation_dim: int, action_dim: int, **kwargs) -> 'RlpdAgent':
-    """An agent for flat float32 observations and actions in [-1, 1]^action_dim."""
-    time_step_spec, action_spec = networks.specs_from_dims(observation_dim, action_dim)
-    return cls(time_step_spec, action_spec, **kwargs)
+    self._finish_init(time_step_spec, action_spec, self._actor, train_step_counter, use_xla)
 
   # ------------------------------------------------------------------------------------------
   # What a caller (or a checkpoint) may want to reach.
@@ -299,14 +286,6 @@ class RlpdAgent(tf_agent.TFAgent):
 
   # ------------------------------------------------------------------------------------------
   # TFAgent hooks.
-
-  def _initialize(self):
-    return tf.no_op()  # Targets were synced at construction (see __init__).
-
-  def _train(self, experience: Transition, weights=None) -> tf_agent.LossInfo:
-    if weights is not None:
-      raise NotImplementedError('RlpdAgent does not support per-sample weights.')
-    return self._train_step_fn(Transition(*experience))
 
   def _loss(self, experience: Transition, weights=None, training=False) -> tf_agent.LossInfo:
     """The three losses on `experience` as one chunk, without updating anything."""

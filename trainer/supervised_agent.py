@@ -12,12 +12,13 @@ from tf_agents.agents import tf_agent
 from tf_agents.trajectories import time_step as ts
 
 from trainer import networks
+from trainer import transition_agent
 from trainer.transition import Transition
 
 METRIC_NAMES = ('bc_loss', 'log_likelihood', 'action_mse', 'log_std_mean')
 
 
-class SupervisedAgent(tf_agent.TFAgent):
+class SupervisedAgent(transition_agent.TransitionAgent):
   """Maximum-likelihood imitation with a small entropy bonus.
 
     bc_loss = -mean_batch log pi(a|s) - entropy_coefficient * mean_batch sum_dims log_std(s)
@@ -47,20 +48,7 @@ class SupervisedAgent(tf_agent.TFAgent):
         time_step_spec.observation, action_spec, actor_hidden, seed=seed, name='Actor')
     self._optimizer = tf.keras.optimizers.Adam(learning_rate, jit_compile=False)
     self._optimizer.build(self._actor.trainable_variables)  # No variable creation under XLA.
-    if train_step_counter is None:
-      train_step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name='train_step')
-    policy, collect_policy = networks.actor_policies(time_step_spec, action_spec, self._actor)
-    super().__init__(
-        time_step_spec, action_spec, policy, collect_policy,
-        train_sequence_length=None, num_outer_dims=1,
-        training_data_spec=networks.transition_spec(time_step_spec, action_spec),
-        train_step_counter=train_step_counter)
-    self._train_step_fn = tf.function(self._train_step, jit_compile=use_xla)
-
-  @classmethod
-  def from_dims(cls, observation_dim: int, action_dim: int, **kwargs) -> 'SupervisedAgent':
-    time_step_spec, action_spec = networks.specs_from_dims(observation_dim, action_dim)
-    return cls(time_step_spec, action_spec, **kwargs)
+    self._finish_init(time_step_spec, action_spec, self._actor, train_step_counter, use_xla)
 
   @property
   def actor_network(self) -> networks.TanhGaussianActorNetwork:
@@ -95,14 +83,6 @@ class SupervisedAgent(tf_agent.TFAgent):
     self._optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
     self.train_step_counter.assign_add(1)
     return tf_agent.LossInfo(loss=loss, extra=metrics)
-
-  def _initialize(self):
-    return tf.no_op()
-
-  def _train(self, experience: Transition, weights=None) -> tf_agent.LossInfo:
-    if weights is not None:
-      raise NotImplementedError('SupervisedAgent does not support per-sample weights.')
-    return self._train_step_fn(Transition(*experience))
 
   def _loss(self, experience: Transition, weights=None, training=False) -> tf_agent.LossInfo:
     del training

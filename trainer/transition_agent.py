@@ -1,0 +1,43 @@
+"""The TF-Agents wiring shared by the learners: a `TFAgent` that trains on `Transition` batches
+and acts with a tanh-Gaussian actor network's policies."""
+
+from typing import Optional
+
+import tensorflow as tf
+from tf_agents.agents import tf_agent
+
+from trainer import networks
+from trainer.transition import Transition
+
+
+class TransitionAgent(tf_agent.TFAgent):
+  """Subclasses build their networks, then call `_finish_init`, and implement `_train_step`."""
+
+  def _finish_init(self, time_step_spec, action_spec, actor: networks.TanhGaussianActorNetwork,
+                   train_step_counter: Optional[tf.Variable], use_xla: bool) -> None:
+    if train_step_counter is None:
+      train_step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name='train_step')
+    policy, collect_policy = networks.actor_policies(time_step_spec, action_spec, actor)
+    tf_agent.TFAgent.__init__(
+        self, time_step_spec, action_spec, policy, collect_policy,
+        train_sequence_length=None, num_outer_dims=1,
+        training_data_spec=networks.transition_spec(time_step_spec, action_spec),
+        train_step_counter=train_step_counter)
+    self._train_step_fn = tf.function(self._train_step, jit_compile=use_xla)
+
+  @classmethod
+  def from_dims(cls, observation_dim: int, action_dim: int, **kwargs):
+    """An agent for flat float32 observations and actions in [-1, 1]^action_dim."""
+    time_step_spec, action_spec = networks.specs_from_dims(observation_dim, action_dim)
+    return cls(time_step_spec, action_spec, **kwargs)
+
+  def _train_step(self, experience: Transition) -> tf_agent.LossInfo:
+    raise NotImplementedError
+
+  def _initialize(self):
+    return tf.no_op()
+
+  def _train(self, experience: Transition, weights=None) -> tf_agent.LossInfo:
+    if weights is not None:
+      raise NotImplementedError(f'{type(self).__name__} does not support per-sample weights.')
+    return self._train_step_fn(Transition(*experience))
