@@ -1,0 +1,7 @@
+"""The simulator side of RLIF: Adroit hand tasks, expert policies, intervention models, and the
+collector that deploys a policy under a (simulated) expert and writes raw logs for `pipeline/`.
+
+Modules: `tasks` (environments, success rules), `experts` (DAPG MLP experts and degraded ones),
+`intervention` (when the expert takes over), `collector` (rounds -> raw npz episodes),
+`human_demos` (the door human demonstrations as raw episodes).
+"""

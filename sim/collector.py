@@ -1,0 +1,200 @@
+"""Deploys a policy under a simulated expert and writes each episode as a raw log (format v1).
+
+At every step the policy proposes `a_policy`, the expert proposes `a_expert`, the intervention
+model decides who is in control, and the environment executes the controller's action. Both
+proposals are clipped to the action box [-1, 1] before anything else sees them: the Adroit
+environments clip anyway, and clipping here makes the logged action the one that was executed.
+Episodes end by truncation (the Adroit tasks have no terminal states), so files carry
+`terminated=False`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Callable, Optional
+
+import numpy as np
+
+from sim import tasks as tasks_lib
+
+
+@dataclasses.dataclass
+class Episode:
+  observations: np.ndarray            # [T+1, D]
+  actions: np.ndarray                 # [T, A] executed
+  rewards: np.ndarray                 # [T] the environment's dense reward
+  success_flags: np.ndarray           # [T] info['success'] after each step
+  success: bool                       # by the task's rule
+  terminated: bool
+  policy_actions: Optional[np.ndarray] = None  # [T, A]; None for expert-only episodes
+  interventions: Optional[np.ndarray] = None   # [T] bool; None for expert-only episodes
+
+  @property
+  def episode_return(self) -> float:
+    return float(np.sum(self.rewards))
+
+
+def episode_seed(seed: int, round_index: int, index: int) -> int:
+  """The reset seed of episode `index` of a round: reproducible per episode, distinct across
+  (seed, round, index)."""
+  return int(np.random.SeedSequence([seed, round_index, index]).generate_state(1)[0])
+
+
+def episode_id(task_name: str, round_index: int, seed: int, index: int) -> str:
+  """Stable, path-free id; file names are `<episode_id>.npz`."""
+  return f'{task_name}-r{round_index}-s{seed}-{index:05d}'
+
+
+def run_episode(env, task, expert, policy: Optional[Callable] = None, intervention=None,
+                seed: int = 0, episode_length: Optional[int] = None) -> Episode:
+  """One episode. Without `policy` the expert acts alone (no intervention flags are recorded).
+
+  `expert.act(obs, rng)` gets a Generator seeded from `seed` (used by noisy experts only).
+  """
+  task = tasks_lib.get_task(task)
+  length = episode_length or task.episode_length
+  low, high = env.action_space.low, env.action_space.high
+  rng = np.random.default_rng(seed)
+  obs, _ = env.reset(seed=seed)
+  if intervention is not None:
+    intervention.reset()
+  observations, actions, proposed, flags, rewards, successes = [obs], [], [], [], [], []
+  terminated = False
+  for _ in range(length):
+    expert_action = np.clip(expert.act(obs, rng), low, high)
+    if policy is None:
+      action = expert_action
+    else:
+      policy_action = np.clip(np.asarray(policy(obs), np.float64).reshape(low.shape), low, high)
+      in_control = bool(intervention.decide(obs, policy_action, expert_action))
+      action = expert_action if in_control else policy_action
+      proposed.append(policy_action)
+      flags.append(in_control)
+    obs, reward, terminated, truncated, info = env.step(action)
+    observations.append(obs)
+    actions.append(action)
+    rewards.append(reward)
+    successes.append(bool(info.get('success', False)))
+    if terminated or truncated:
+      break
+  successes = np.array(successes, bool)
+  return Episode(
+      observations=np.array(observations, np.float32),
+      actions=np.array(actions, np.float32),
+      rewards=np.array(rewards, np.float64),
+      success_flags=successes,
+      success=task.is_success(successes),
+      terminated=bool(terminated),
+      policy_actions=np.array(proposed, np.float32) if policy is not None else None,
+      interventions=np.array(flags, bool) if policy is not None else None)
+
+
+def _write(path: str, episode: Episode, metadata: dict) -> None:
+  from pipeline import raw_writer
+  optional = {'terminated': episode.terminated}
+  if episode.interventions is not None:
+    optional['interventions'] = episode.interventions
+    optional['policy_actions'] = episode.policy_actions
+  raw_writer.write_npz_episode(path, episode.observations, episode.actions, metadata, **optional)
+
+
+def _summary(episodes: list[Episode], paths: list[str]) -> dict:
+  steps = sum(len(e.actions) for e in episodes)
+  expert_steps = sum(int(np.sum(e.interventions)) for e in episodes
+                     if e.interventions is not None)
+  takeovers = sum(int(np.sum(e.interventions[1:] & ~e.interventions[:-1]) + e.interventions[0])
+                  for e in episodes if e.interventions is not None and len(e.interventions))
+  return {
+      'episodes': len(episodes),
+      'steps': steps,
+      'success_rate': float(np.mean([e.success for e in episodes])) if episodes else 0.0,
+      'mean_return': float(np.mean([e.episode_return for e in episodes])) if episodes else 0.0,
+      'intervention_rate': expert_steps / steps if steps else 0.0,
+      'takeovers': takeovers,
+      'paths': paths,
+  }
+
+
+def collect_round(task, policy: Callable, expert, intervention_model, num_episodes: int,
+                  out_dir: str, seed: int, round_index: int,
+                  episode_length: Optional[int] = None) -> dict:
+  """Runs `num_episodes` policy episodes under expert intervention and writes one raw npz per
+  episode into `out_dir`. Returns a summary: episodes, steps, success_rate, mean_return,
+  intervention_rate (share of steps under expert control), takeovers, paths."""
+  import tensorflow as tf
+  task = tasks_lib.get_task(task)
+  tf.io.gfile.makedirs(out_dir)
+  env = tasks_lib.make_env(task, seed, episode_length)
+  episodes, paths = [], []
+  try:
+    for i in range(num_episodes):
+      episode = run_episode(env, task, expert, policy, intervention_model,
+                            episode_seed(seed, round_index, i), episode_length)
+      eid = episode_id(task.name, round_index, seed, i)
+      metadata = {
+          'episode_id': eid, 'task': task.name, 'round': round_index, 'seed': seed,
+          'intervention_model': intervention_model.describe(),
+          'expert': expert.describe() if hasattr(expert, 'describe') else repr(expert),
+          'success': episode.success, 'return': episode.episode_return,
+      }
+      path = os.path.join(out_dir, eid + '.npz')
+      _write(path, episode, metadata)
+      episodes.append(episode)
+      paths.append(path)
+  finally:
+    env.close()
+  return _summary(episodes, paths)
+
+
+def expert_demonstrations(task, expert, num_episodes: int, out_dir: str, seed: int,
+                          episode_length: Optional[int] = None) -> dict:
+  """Round-0 prior data: expert-only episodes, written without intervention flags (the pipeline
+  gives them all-zero rewards). Same summary as `collect_round`."""
+  import tensorflow as tf
+  task = tasks_lib.get_task(task)
+  tf.io.gfile.makedirs(out_dir)
+  env = tasks_lib.make_env(task, seed, episode_length)
+  episodes, paths = [], []
+  try:
+    for i in range(num_episodes):
+      episode = run_episode(env, task, expert, seed=episode_seed(seed, 0, i),
+                            episode_length=episode_length)
+      eid = f'{task.name}-demo-s{seed}-{i:05d}'
+      metadata = {
+          'episode_id': eid, 'task': task.name, 'round': 0, 'seed': seed,
+          'source': 'expert_demonstration',
+          'expert': expert.describe() if hasattr(expert, 'describe') else repr(expert),
+          'success': episode.success, 'return': episode.episode_return,
+      }
+      path = os.path.join(out_dir, eid + '.npz')
+      _write(path, episode, metadata)
+      episodes.append(episode)
+      paths.append(path)
+  finally:
+    env.close()
+  return _summary(episodes, paths)
+
+
+def load_saved_policy(path: str) -> Callable[[np.ndarray], np.ndarray]:
+  """A TF-Agents PolicySaver SavedModel as a callable obs [D] -> action [A] (numpy).
+
+  Calls the exported `action` signature on a batch of one with step_type 0 (FIRST), reward 0 and
+  discount 1; the actor policies here are stateless, so the step type does not change the action.
+  """
+  import tensorflow as tf
+  import tensorflow_probability  # noqa: F401  registers the distribution ops the graph uses
+  saved = tf.saved_model.load(path)
+  action_signature = saved.signatures['action']
+  step_type = tf.zeros([1], tf.int32)
+  reward = tf.zeros([1], tf.float32)
+  discount = tf.ones([1], tf.float32)
+
+  def policy(obs) -> np.ndarray:
+    observation = tf.constant(np.asarray(obs, np.float32)[None])
+    out = action_signature(**{'0/step_type': step_type, '0/reward': reward,
+                              '0/discount': discount, '0/observation': observation})
+    return out['action'].numpy()[0]
+
+  policy.saved_model = saved  # keeps the loaded object (and its variables) alive
+  return policy

@@ -1,0 +1,271 @@
+"""Expert policies: the DAPG MLP experts of the Adroit tasks, and deliberately worse versions.
+
+An expert, as the collector uses it, is any object with `act(obs, rng) -> action`. `MlpExpert`
+acts with its mean action (deterministic, `rng` unused); `NoisyExpert` degrades any expert by
+adding Gaussian action noise, the one degradation used to make suboptimal experts; `calibrate`
+finds the noise scale that gives a target success rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import time
+import zipfile
+from typing import Optional, Sequence
+
+import numpy as np
+
+from sim import collector
+from sim import tasks as tasks_lib
+
+# (key, shape in terms of D = observation dim, H = hidden width, A = action dim)
+EXPERT_ARRAYS = (
+    ('in_shift', ('D',)), ('in_scale', ('D',)),
+    ('w0', ('D', 'H')), ('b0', ('H',)),
+    ('w1', ('H', 'H')), ('b1', ('H',)),
+    ('w2', ('H', 'A')), ('b2', ('A',)),
+    ('out_shift', ('A',)), ('out_scale', ('A',)),
+    ('log_std', ('A',)),
+)
+INPUT_SCALE_EPS = 1e-8
+
+
+class ExpertFileError(ValueError):
+  """An expert file that is not in the documented npz format."""
+
+
+def _open(path: str):
+  """Local paths with plain `open`; URLs (gs://, ...) through gfile, which imports TensorFlow."""
+  if '://' not in str(path):
+    return open(path, 'rb')
+  import tensorflow as tf
+  with tf.io.gfile.GFile(path, 'rb') as f:
+    return io.BytesIO(f.read())
+
+
+def _check_arrays(arrays: dict, source: str) -> dict:
+  """Checks keys, ranks, consistent sizes and finiteness; returns float64 copies."""
+  missing = [k for k, _ in EXPERT_ARRAYS if k not in arrays]
+  if missing:
+    raise ExpertFileError(f'{source}: missing arrays {missing} '
+                          f'(expected {[k for k, _ in EXPERT_ARRAYS]})')
+  sizes = {}
+  checked = {}
+  for key, dims in EXPERT_ARRAYS:
+    value = np.asarray(arrays[key])
+    if value.dtype.kind not in 'fiu' or value.ndim != len(dims):
+      raise ExpertFileError(f'{source}: {key} must be a numeric array of rank {len(dims)} '
+                            f'{dims}, got dtype {value.dtype} shape {value.shape}')
+    for name, size in zip(dims, value.shape):
+      if sizes.setdefault(name, size) != size:
+        raise ExpertFileError(f'{source}: {key} has shape {value.shape}, inconsistent with '
+                              f'{name}={sizes[name]} implied by the arrays before it '
+                              f'(layout {dims})')
+    if not np.all(np.isfinite(value)):
+      raise ExpertFileError(f'{source}: {key} holds NaN or inf')
+    checked[key] = value.astype(np.float64)
+  return checked
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class MlpExpert:
+  """A two-hidden-layer tanh MLP Gaussian policy with a state-independent standard deviation.
+
+  mean(obs) = out_scale * (W2 tanh(W1 tanh(W0 x + b0) + b1) + b2) + out_shift, where
+  x = (obs - in_shift) / (in_scale + 1e-8); std = exp(log_std). Works on one observation [D] or a
+  batch [N, D].
+  """
+  params: dict
+  name: str = 'expert'
+
+  @classmethod
+  def from_arrays(cls, arrays: dict, name: str = 'expert') -> 'MlpExpert':
+    return cls(_check_arrays(arrays, name), name)
+
+  @classmethod
+  def load(cls, path: str, task=None) -> 'MlpExpert':
+    """Loads an expert npz (no pickles); with `task`, also checks its dims against the task's."""
+    try:
+      with _open(path) as f:
+        data = np.load(f, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+          raise ExpertFileError(f'{path}: a single .npy array, expected an npz archive of '
+                                f'{[k for k, _ in EXPERT_ARRAYS]}')
+        with data:
+          arrays = {k: data[k] for k in data.files}
+    except ExpertFileError:
+      raise
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+      raise ExpertFileError(f'{path}: not a readable npz expert file ({e})') from e
+    expert = cls.from_arrays(arrays, name=str(path).rsplit('/', 1)[-1])
+    if task is not None:
+      task = tasks_lib.get_task(task)
+      if (expert.observation_dim, expert.action_dim) != (task.observation_dim, task.action_dim):
+        raise ExpertFileError(
+            f'{path}: expert dims (obs {expert.observation_dim}, act {expert.action_dim}) do '
+            f'not match task {task.name} (obs {task.observation_dim}, act {task.action_dim})')
+    return expert
+
+  @property
+  def observation_dim(self) -> int:
+    return self.params['in_shift'].shape[0]
+
+  @property
+  def action_dim(self) -> int:
+    return self.params['out_shift'].shape[0]
+
+  @property
+  def std(self) -> np.ndarray:
+    return np.exp(self.params['log_std'])
+
+  def action(self, obs) -> np.ndarray:
+    """The deterministic action: the mean of the Gaussian policy."""
+    p = self.params
+    obs = np.asarray(obs, np.float64)
+    if obs.shape[-1] != self.observation_dim:
+      raise ValueError(f'observation has {obs.shape[-1]} entries, expert expects '
+                       f'{self.observation_dim}')
+    x = (obs - p['in_shift']) / (p['in_scale'] + INPUT_SCALE_EPS)
+    h = np.tanh(x @ p['w0'] + p['b0'])
+    h = np.tanh(h @ p['w1'] + p['b1'])
+    return (h @ p['w2'] + p['b2']) * p['out_scale'] + p['out_shift']
+
+  def sample(self, obs, rng: np.random.Generator) -> np.ndarray:
+    """A stochastic action: mean + exp(log_std) * N(0, 1)."""
+    mean = self.action(obs)
+    return mean + self.std * rng.standard_normal(mean.shape)
+
+  def act(self, obs, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+    """The collector's interface: the deterministic action (`rng` is not used)."""
+    return self.action(obs)
+
+  def describe(self) -> dict:
+    return {'kind': 'mlp', 'name': self.name}
+
+
+@dataclasses.dataclass(frozen=True)
+class NoisyExpert:
+  """The degradation used for suboptimal experts: the base expert's deterministic action plus
+  independent Gaussian noise N(0, noise_scale^2) on every action dimension at every step (the
+  environment clips the result to [-1, 1]). noise_scale = 0 is the base expert; the success rate
+  falls as noise_scale grows, which `calibrate` exploits.
+  """
+  base: MlpExpert
+  noise_scale: float
+
+  def act(self, obs, rng: np.random.Generator) -> np.ndarray:
+    mean = self.base.act(obs, rng)
+    if self.noise_scale == 0:
+      return mean
+    return mean + self.noise_scale * rng.standard_normal(np.shape(mean))
+
+  def describe(self) -> dict:
+    return {'kind': 'noisy', 'name': self.base.name, 'noise_scale': float(self.noise_scale)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+  noise_scale: float
+  success_rate: float
+  measured: dict  # noise_scale -> success rate, every level tried
+  num_episodes: int
+  seconds: float
+
+
+def success_rate(task, expert, num_episodes: int, seed: int,
+                 episode_length: Optional[int] = None) -> float:
+  """The fraction of `num_episodes` expert-only episodes that succeed by the task's rule.
+
+  Episode i starts from the environment's reset with the seed the collector would give it, so
+  two experts measured with the same `seed` face the same initial states.
+  """
+  task = tasks_lib.get_task(task)
+  env = tasks_lib.make_env(task, seed, episode_length)
+  try:
+    wins = [collector.run_episode(env, task, expert, seed=collector.episode_seed(seed, 0, i),
+                                  episode_length=episode_length).success
+            for i in range(num_episodes)]
+  finally:
+    env.close()
+  return float(np.mean(wins))
+
+
+def calibrate(task, expert: MlpExpert, target_success: float, num_episodes: int = 10,
+              seed: int = 0, max_noise: float = 1.0, iterations: int = 4,
+              episode_length: Optional[int] = None) -> Calibration:
+  """Searches the `NoisyExpert` noise scale whose success rate is closest to `target_success`.
+
+  Bisection on [0, max_noise], assuming success falls with noise: measure the ends, then halve the
+  bracket `iterations` times (if the base expert is already at or below the target, it is the
+  answer; if `max_noise` is still above it, the search ends at `max_noise`), each level measured on the same `num_episodes` initial states (common
+  random numbers keep the comparison between levels fair). Returns the level whose measured rate
+  is nearest the target. With few episodes the rate is coarse (1/num_episodes steps) and noisy;
+  re-measure the chosen level on fresh seeds before reporting it.
+  """
+  start = time.perf_counter()
+  measured = {}
+
+  def rate(scale):
+    scale = round(float(scale), 4)
+    if scale not in measured:
+      measured[scale] = success_rate(task, NoisyExpert(expert, scale), num_episodes, seed,
+                                     episode_length)
+    return measured[scale]
+
+  lo, hi = 0.0, float(max_noise)
+  if rate(lo) > target_success:  # else no noise level can do better than the base expert
+    rate(hi)
+    for _ in range(iterations):
+      mid = (lo + hi) / 2
+      if rate(mid) > target_success:
+        lo = mid
+      else:
+        hi = mid
+  best = min(measured, key=lambda s: (abs(measured[s] - target_success), s))
+  return Calibration(best, measured[best], dict(sorted(measured.items())), num_episodes,
+                     time.perf_counter() - start)
+
+
+def measure_levels(task, expert: MlpExpert, targets: Sequence[float], num_episodes: int = 20,
+                   check_episodes: int = 50, seed: int = 0, check_seed: int = 1000,
+                   max_noise: float = 1.0, iterations: int = 4) -> list[dict]:
+  """Calibrates a noise scale per target on seed `seed`, then re-measures each chosen scale on
+  `check_episodes` fresh initial states (seed `check_seed`): the number to report."""
+  rows = []
+  for target in targets:
+    start = time.perf_counter()
+    found = calibrate(task, expert, target, num_episodes, seed, max_noise, iterations)
+    check = success_rate(task, NoisyExpert(expert, found.noise_scale), check_episodes, check_seed)
+    rows.append({'target': target, 'noise_scale': found.noise_scale,
+                 'calibration_success': found.success_rate, 'levels_tried': found.measured,
+                 'check_success': check, 'seconds': time.perf_counter() - start})
+  return rows
+
+
+def main(argv=None) -> None:
+  """python -m sim.experts --task pen --targets 0.9,0.4,0.1 [--expert_dir DIR]"""
+  import argparse
+  import json
+  import os
+  parser = argparse.ArgumentParser(description=main.__doc__)
+  parser.add_argument('--task', default='pen', choices=sorted(tasks_lib.TASKS))
+  parser.add_argument('--targets', default='0.9,0.4,0.1')
+  parser.add_argument('--expert_dir', default=os.path.join(
+      os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..', 'shared', 'experts',
+      'adroit'))
+  parser.add_argument('--episodes', type=int, default=20)
+  parser.add_argument('--check_episodes', type=int, default=50)
+  args = parser.parse_args(argv)
+  task = tasks_lib.get_task(args.task)
+  expert = MlpExpert.load(os.path.join(args.expert_dir, task.expert_file), task)
+  start = time.perf_counter()
+  rows = measure_levels(task, expert, [float(t) for t in args.targets.split(',')],
+                        args.episodes, args.check_episodes)
+  for row in rows:
+    print(json.dumps(row))
+  print(f'total {time.perf_counter() - start:.1f} s')
+
+
+if __name__ == '__main__':
+  main()

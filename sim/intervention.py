@@ -1,0 +1,177 @@
+"""Intervention models: when a simulated expert takes over from the learned policy.
+
+Every model answers, step by step, `decide(obs, policy_action, expert_action) -> bool`: is the
+expert in control at this step. All share the hold: once a model intervenes, the expert keeps
+control for `hold_steps` steps (the step that started the takeover included) before the model
+decides again, so a takeover lasts at least `hold_steps` steps, and a fresh decision right after
+a hold may extend it. `reset()` starts an episode (no hold). Randomness comes from a numpy
+Generator seeded at construction.
+
+Models (registry `MODELS`):
+  * `value`  - RLIF paper, Eq. A.2: intervene with probability beta when
+               alpha * Q_ref(s, a_expert) > Q_ref(s, a_policy), else with probability 1 - beta.
+  * `random` - intervene with a fixed per-decision probability, derived from a target fraction
+               of steps under expert control (the paper's 30/50/85% schedules).
+  * `gating` - HG-DAgger style: intervene when ||a_expert - a_policy||_1 exceeds a threshold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Optional
+
+import numpy as np
+
+DEFAULT_HOLD_STEPS = 4
+
+
+# ---- pure decision rules -----------------------------------------------------------------------
+
+def value_based_probability(q_expert, q_policy, alpha: float, beta: float):
+  """Eq. A.2 of the RLIF paper: the probability of intervening is beta when the expert's action
+  looks better by the margin alpha (alpha * Q(s, a_exp) > Q(s, a_pi)), and 1 - beta otherwise.
+  Works elementwise on arrays."""
+  expert_better = alpha * np.asarray(q_expert) > np.asarray(q_policy)
+  return np.where(expert_better, beta, 1.0 - beta)
+
+
+def decision_probability_for_fraction(target_fraction: float, hold_steps: int) -> float:
+  """The per-decision intervention probability q that puts a fraction f of steps under expert
+  control when each intervention holds for k steps.
+
+  Decisions are made only at free steps; a decision starts a k-step takeover with probability q or
+  leaves one policy step with probability 1 - q. Over a long run the expected share of expert
+  steps is f = q k / (q k + 1 - q), hence q = f / (k (1 - f) + f). (Episode boundaries cut holds
+  short, which lowers the fraction slightly in short episodes.)
+  """
+  f, k = float(target_fraction), int(hold_steps)
+  if not 0.0 <= f <= 1.0:
+    raise ValueError(f'target fraction must be in [0, 1], got {f}')
+  if k < 1:
+    raise ValueError(f'hold_steps must be >= 1, got {k}')
+  return f / (k * (1.0 - f) + f)
+
+
+def expert_control_fraction(decision_probability: float, hold_steps: int) -> float:
+  """The inverse of `decision_probability_for_fraction`: f = q k / (q k + 1 - q)."""
+  q, k = float(decision_probability), int(hold_steps)
+  return q * k / (q * k + 1.0 - q) if q > 0 else 0.0
+
+
+def action_gap(expert_action, policy_action):
+  """The L1 distance between the expert's and the policy's actions (last axis)."""
+  return np.sum(np.abs(np.asarray(expert_action) - np.asarray(policy_action)), axis=-1)
+
+
+# ---- configs -----------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class ValueBasedConfig:
+  alpha: float = 0.97  # margin on the expert's value; the paper's pen setting
+  beta: float = 0.95   # probability of following the comparison (1 - beta: acting against it)
+  hold_steps: int = DEFAULT_HOLD_STEPS
+
+
+@dataclasses.dataclass(frozen=True)
+class RandomConfig:
+  expert_fraction: float = 0.5  # target share of steps under expert control (paper: .3/.5/.85)
+  hold_steps: int = DEFAULT_HOLD_STEPS
+
+  @property
+  def decision_probability(self) -> float:
+    return decision_probability_for_fraction(self.expert_fraction, self.hold_steps)
+
+
+@dataclasses.dataclass(frozen=True)
+class GatingConfig:
+  # L1 distance summed over all action dimensions, so it scales with the action dimension:
+  # 5.0 is about 0.2 per dimension for pen's 24.
+  threshold: float = 5.0
+  hold_steps: int = DEFAULT_HOLD_STEPS
+
+
+# ---- models ------------------------------------------------------------------------------------
+
+class InterventionModel:
+  """Shared hold logic; subclasses implement `_wants_control` for a free step."""
+  name = ''
+  config_class = None
+
+  def __init__(self, config=None, seed: int = 0):
+    self.config = config if config is not None else self.config_class()
+    if self.config.hold_steps < 1:
+      raise ValueError(f'hold_steps must be >= 1, got {self.config.hold_steps}')
+    self.seed = seed
+    self.rng = np.random.default_rng(seed)
+    self._hold_left = 0
+
+  def reset(self) -> None:
+    """Starts an episode: any hold from the previous episode ends."""
+    self._hold_left = 0
+
+  def decide(self, obs, policy_action, expert_action) -> bool:
+    if self._hold_left > 0:
+      self._hold_left -= 1
+      return True
+    if self._wants_control(obs, policy_action, expert_action):
+      self._hold_left = self.config.hold_steps - 1
+      return True
+    return False
+
+  def _wants_control(self, obs, policy_action, expert_action) -> bool:
+    raise NotImplementedError
+
+  def describe(self) -> dict:
+    """Name and config, for episode metadata."""
+    return {'name': self.name, 'config': dataclasses.asdict(self.config), 'seed': self.seed}
+
+
+class ValueBasedIntervention(InterventionModel):
+  """RLIF Eq. A.2 with an injected reference critic `q_ref(obs [N, D], actions [N, A]) -> [N]`."""
+  name = 'value'
+  config_class = ValueBasedConfig
+
+  def __init__(self, q_ref: Callable, config: Optional[ValueBasedConfig] = None, seed: int = 0):
+    super().__init__(config, seed)
+    self.q_ref = q_ref
+
+  def _wants_control(self, obs, policy_action, expert_action) -> bool:
+    obs = np.asarray(obs)
+    q = np.asarray(self.q_ref(np.stack([obs, obs]), np.stack([expert_action, policy_action])),
+                   np.float64).reshape(-1)
+    p = value_based_probability(q[0], q[1], self.config.alpha, self.config.beta)
+    return bool(self.rng.random() < p)
+
+
+class RandomIntervention(InterventionModel):
+  """Intervenes at each free step with `config.decision_probability`."""
+  name = 'random'
+  config_class = RandomConfig
+
+  def _wants_control(self, obs, policy_action, expert_action) -> bool:
+    return bool(self.rng.random() < self.config.decision_probability)
+
+  def describe(self) -> dict:
+    out = super().describe()
+    out['config']['decision_probability'] = self.config.decision_probability
+    return out
+
+
+class GatingIntervention(InterventionModel):
+  """HG-DAgger gating: the expert takes over when the action gap exceeds the threshold."""
+  name = 'gating'
+  config_class = GatingConfig
+
+  def _wants_control(self, obs, policy_action, expert_action) -> bool:
+    return bool(action_gap(expert_action, policy_action) > self.config.threshold)
+
+
+MODELS = {cls.name: cls for cls in (ValueBasedIntervention, RandomIntervention,
+                                    GatingIntervention)}
+
+
+def make_model(name: str, seed: int = 0, config=None, **kwargs) -> InterventionModel:
+  """A model from the registry; `kwargs` are constructor extras (the value model's `q_ref`)."""
+  if name not in MODELS:
+    raise KeyError(f'unknown intervention model {name!r}; known: {sorted(MODELS)}')
+  return MODELS[name](config=config, seed=seed, **kwargs)

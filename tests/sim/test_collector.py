@@ -1,0 +1,130 @@
+import json
+import os
+
+import numpy as np
+import pytest
+
+from pipeline import round_job
+from sim import collector
+from sim import experts
+from sim import intervention as iv
+from tests.sim import shared_files
+
+EPISODE_LENGTH = 30
+
+
+@pytest.fixture(scope='module')
+def pen_expert():
+  return experts.MlpExpert.load(shared_files.expert_path('pen'), 'pen')
+
+
+def wobbly_policy(expert, seed):
+  """Close to the expert most of the time, uniformly random on ~30% of steps: the gating model
+  then takes over now and then, not always."""
+  rng = np.random.default_rng(seed)
+
+  def policy(obs):
+    if rng.random() < 0.3:
+      return rng.uniform(-1, 1, size=expert.action_dim)
+    return expert.action(obs) + 0.02 * rng.standard_normal(expert.action_dim)
+  return policy
+
+
+def read(path):
+  with np.load(path, allow_pickle=False) as data:
+    return {k: data[k] for k in data.files}
+
+
+def test_round_on_pen_passes_the_pipeline(tmp_path, pen_expert):
+  raw_dir, demo_dir = str(tmp_path / 'raw' / 'round_1'), str(tmp_path / 'raw' / 'round_0')
+  demos = collector.expert_demonstrations('pen', pen_expert, 1, demo_dir, seed=4,
+                                          episode_length=EPISODE_LENGTH)
+  model = iv.GatingIntervention(iv.GatingConfig(threshold=5.0))
+  summary = collector.collect_round('pen', wobbly_policy(pen_expert, 0), pen_expert, model, 2,
+                                    raw_dir, seed=7, round_index=1,
+                                    episode_length=EPISODE_LENGTH)
+  assert summary['episodes'] == 2 and summary['steps'] == 2 * EPISODE_LENGTH
+  names = sorted(os.listdir(raw_dir))
+  assert names == ['pen-r1-s7-00000.npz', 'pen-r1-s7-00001.npz']
+
+  takeover_starts, expert_steps, returns = 0, 0, []
+  for name in names:
+    episode = read(os.path.join(raw_dir, name))
+    obs, actions, proposed = episode['observations'], episode['actions'], episode['policy_actions']
+    flags = episode['interventions']
+    assert obs.shape == (EPISODE_LENGTH + 1, 45) and actions.shape == (EPISODE_LENGTH, 24)
+    assert proposed.shape == (EPISODE_LENGTH, 24) and flags.shape == (EPISODE_LENGTH,)
+    assert flags.dtype == bool and not episode['terminated']
+    # The controller's action is executed: the policy's when free, the expert's when held.
+    np.testing.assert_array_equal(actions[~flags], proposed[~flags])
+    expert_actions = np.clip(pen_expert.action(obs[:-1].astype(np.float64)), -1, 1)
+    np.testing.assert_allclose(actions[flags], expert_actions[flags], atol=1e-4)
+    assert np.abs(actions).max() <= 1.0
+    metadata = json.loads(str(episode['metadata']))
+    assert metadata['episode_id'] == name[:-4] and metadata['task'] == 'pen'
+    assert metadata['round'] == 1 and metadata['seed'] == 7
+    assert metadata['intervention_model']['name'] == 'gating'
+    assert metadata['intervention_model']['config']['threshold'] == 5.0
+    assert isinstance(metadata['success'], bool) and np.isfinite(metadata['return'])
+    takeover_starts += int(np.sum(flags[1:] & ~flags[:-1]))
+    expert_steps += int(flags.sum())
+    returns.append(metadata['return'])
+  assert takeover_starts > 0 and 0 < expert_steps < 2 * EPISODE_LENGTH  # a real mixture
+  assert summary['intervention_rate'] == pytest.approx(expert_steps / (2 * EPISODE_LENGTH))
+  assert summary['mean_return'] == pytest.approx(np.mean(returns))
+
+  demo = read(os.path.join(demo_dir, 'pen-demo-s4-00000.npz'))
+  assert 'interventions' not in demo and 'policy_actions' not in demo
+  out = str(tmp_path / 'datasets')
+  round0 = round_job.run_round([os.path.join(demo_dir, '*.npz')], out, 'ds', 0, runner='plain')
+  assert round0.report['episodes_written'] == 1 and round0.report['episodes_rejected'] == 0
+  assert round0.report['demonstrations'] == 1 and round0.report['negative_rewards'] == 0
+  assert demos['episodes'] == 1
+
+  round1 = round_job.run_round([os.path.join(raw_dir, '*.npz')], out, 'ds', 1, runner='plain')
+  report = round1.report
+  assert report['episodes_written'] == 2 and report['episodes_rejected'] == 0, round1.summary
+  assert report['transitions'] == 2 * EPISODE_LENGTH
+  assert report['intervention_steps'] == expert_steps
+  assert report['negative_rewards'] == takeover_starts
+  assert report['steps_with_actions_outside_unit_box'] == 0
+
+
+def test_same_seed_same_round(tmp_path, pen_expert):
+  def collect(where):
+    model = iv.RandomIntervention(iv.RandomConfig(0.5), seed=1)
+    collector.collect_round('pen', wobbly_policy(pen_expert, 2), pen_expert, model, 1,
+                            str(tmp_path / where), seed=3, round_index=2, episode_length=10)
+    return read(str(tmp_path / where / 'pen-r2-s3-00000.npz'))
+
+  a, b = collect('a'), collect('b')
+  for key in ('observations', 'actions', 'policy_actions', 'interventions'):
+    np.testing.assert_array_equal(a[key], b[key])
+
+
+def test_load_saved_policy_calls_the_action_signature(tmp_path, pen_expert):
+  import tensorflow as tf
+  from tf_agents.networks import sequential
+  from tf_agents.policies import actor_policy
+  from tf_agents.policies import policy_saver
+  from tf_agents.specs import tensor_spec
+  from tf_agents.trajectories import time_step as ts
+
+  observation_spec = tf.TensorSpec([45], tf.float32)
+  action_spec = tensor_spec.BoundedTensorSpec([24], tf.float32, -1.0, 1.0)
+  dense = tf.keras.layers.Dense(24, activation='tanh')
+  network = sequential.Sequential([dense], input_spec=observation_spec)
+  policy = actor_policy.ActorPolicy(ts.time_step_spec(observation_spec), action_spec, network)
+  policy_saver.PolicySaver(policy, batch_size=None).save(str(tmp_path / 'policy'))
+
+  loaded = collector.load_saved_policy(str(tmp_path / 'policy'))
+  obs = np.random.default_rng(0).normal(size=45).astype(np.float32)
+  kernel, bias = (v.numpy() for v in dense.weights)
+  action = loaded(obs)
+  assert action.shape == (24,)
+  np.testing.assert_allclose(action, np.tanh(obs @ kernel + bias), atol=1e-5)
+
+  summary = collector.collect_round(
+      'pen', loaded, pen_expert, iv.GatingIntervention(), 1, str(tmp_path / 'raw'), seed=0,
+      round_index=1, episode_length=5)
+  assert summary['steps'] == 5

@@ -1,0 +1,129 @@
+import json
+import math
+
+import numpy as np
+import pytest
+
+from sim import experts
+from tests.sim import shared_files
+
+
+def tiny_arrays():
+  """D=2, H=2, A=1 with numbers chosen so the forward pass can be done by hand."""
+  return {
+      'in_shift': np.array([1.0, 0.0]), 'in_scale': np.array([2.0, 1.0]),
+      'w0': np.array([[1.0, 0.0], [0.0, 2.0]]), 'b0': np.array([0.0, -1.0]),
+      'w1': np.array([[1.0, 1.0], [0.0, 1.0]]), 'b1': np.array([0.0, 0.0]),
+      'w2': np.array([[2.0], [1.0]]), 'b2': np.array([0.5]),
+      'out_shift': np.array([-1.0]), 'out_scale': np.array([0.5]),
+      'log_std': np.array([math.log(0.5)]),
+  }
+
+
+@pytest.fixture
+def tiny_file(tmp_path):
+  path = str(tmp_path / 'tiny.npz')
+  np.savez(path, **tiny_arrays())
+  return path
+
+
+def test_forward_pass_by_hand(tiny_file):
+  expert = experts.MlpExpert.load(tiny_file)
+  assert (expert.observation_dim, expert.action_dim) == (2, 1)
+  # obs [3, .5]: x = [1, .5]; layer 1: tanh([1, 0]); layer 2: both units tanh(tanh(1)).
+  h = math.tanh(math.tanh(1.0))
+  first = 0.5 * (2 * h + h + 0.5) - 1.0
+  # obs [1, 0]: x = [0, 0]; layer 1: [0, tanh(-1)]; layer 2: [0, tanh(tanh(-1))].
+  second = 0.5 * (math.tanh(math.tanh(-1.0)) + 0.5) - 1.0
+  assert first == pytest.approx(0.2130224, abs=1e-6)
+  np.testing.assert_allclose(expert.action([3.0, 0.5]), [first], rtol=1e-7)
+  np.testing.assert_allclose(expert.action([[3.0, 0.5], [1.0, 0.0]]), [[first], [second]],
+                             rtol=1e-7)
+  z = np.random.default_rng(7).standard_normal(1)
+  np.testing.assert_allclose(expert.sample([3.0, 0.5], np.random.default_rng(7)),
+                             [first + 0.5 * z[0]], rtol=1e-7)
+
+
+@pytest.mark.parametrize('change, message', [
+    (lambda a: a.pop('log_std'), 'missing arrays'),
+    (lambda a: a.update(w1=np.zeros((2, 3))), 'w1 has shape'),
+    (lambda a: a.update(b2=np.zeros(2)), 'b2 has shape'),
+    (lambda a: a.update(in_scale=np.zeros((2, 1))), 'rank 1'),
+    (lambda a: a.update(b0=np.array([np.nan, 0.0])), 'NaN'),
+])
+def test_wrong_files_are_refused_with_the_reason(tmp_path, change, message):
+  arrays = tiny_arrays()
+  change(arrays)
+  path = str(tmp_path / 'bad.npz')
+  np.savez(path, **arrays)
+  with pytest.raises(experts.ExpertFileError, match=message):
+    experts.MlpExpert.load(path)
+
+
+def test_pickles_and_non_npz_files_are_refused(tmp_path):
+  arrays = tiny_arrays()
+  arrays['w0'] = np.array([{'a': 1}], dtype=object)
+  np.savez(str(tmp_path / 'pickled.npz'), **arrays)
+  with pytest.raises(experts.ExpertFileError, match='not a readable'):
+    experts.MlpExpert.load(str(tmp_path / 'pickled.npz'))
+  (tmp_path / 'text.npz').write_text('hello')
+  with pytest.raises(experts.ExpertFileError, match='not a readable'):
+    experts.MlpExpert.load(str(tmp_path / 'text.npz'))
+  np.save(str(tmp_path / 'one.npy'), np.zeros(3))
+  with pytest.raises(experts.ExpertFileError, match='single .npy'):
+    experts.MlpExpert.load(str(tmp_path / 'one.npy'))
+
+
+def test_pen_expert_shapes_and_determinism():
+  expert = experts.MlpExpert.load(shared_files.expert_path('pen'), 'pen')
+  obs = np.random.default_rng(0).normal(size=(5, 45))
+  actions = expert.action(obs)
+  assert actions.shape == (5, 24) and expert.action(obs[0]).shape == (24,)
+  np.testing.assert_allclose(expert.action(obs[0]), actions[0], rtol=1e-12)
+  np.testing.assert_array_equal(expert.action(obs), actions)
+  np.testing.assert_array_equal(expert.act(obs[0], None), expert.action(obs[0]))
+  a = expert.sample(obs, np.random.default_rng(3))
+  b = expert.sample(obs, np.random.default_rng(3))
+  c = expert.sample(obs, np.random.default_rng(4))
+  np.testing.assert_array_equal(a, b)
+  assert not np.allclose(a, c)
+  # Sampling noise has the stored standard deviation.
+  many = expert.sample(np.repeat(obs[:1], 4000, axis=0), np.random.default_rng(5))
+  np.testing.assert_allclose(many.std(axis=0) / expert.std, 1.0, atol=0.06)
+  with pytest.raises(experts.ExpertFileError, match='do not match task door'):
+    experts.MlpExpert.load(shared_files.expert_path('pen'), 'door')
+
+
+def test_noisy_expert_is_seeded_and_zero_noise_is_the_base(tiny_file):
+  base = experts.MlpExpert.load(tiny_file)
+  obs = np.array([3.0, 0.5])
+  assert experts.NoisyExpert(base, 0.0).act(obs, np.random.default_rng(0)) == base.action(obs)
+  noisy = experts.NoisyExpert(base, 0.3)
+  z = np.random.default_rng(1).standard_normal(1)
+  np.testing.assert_allclose(noisy.act(obs, np.random.default_rng(1)), base.action(obs) + 0.3 * z)
+  json.dumps(noisy.describe())
+
+
+def test_calibrate_bisects_to_the_level_nearest_the_target(monkeypatch):
+  calls = []
+
+  def fake_success_rate(task, expert, num_episodes, seed, episode_length):
+    calls.append(expert.noise_scale)
+    return max(0.0, 0.8 - expert.noise_scale)
+
+  monkeypatch.setattr(experts, 'success_rate', fake_success_rate)
+  found = experts.calibrate('pen', None, 0.4, iterations=4)
+  # Levels: 0 (.8), 1 (0), .5 (.3), .25 (.55), .375 (.425), .4375 (.3625).
+  assert calls == [0.0, 1.0, 0.5, 0.25, 0.375, 0.4375]
+  assert found.noise_scale == 0.375 and found.success_rate == pytest.approx(0.425)
+  # A target above the undegraded expert cannot be reached: the base expert is the answer.
+  calls.clear()
+  found = experts.calibrate('pen', None, 0.9)
+  assert calls == [0.0] and found.noise_scale == 0.0
+
+
+def test_calibrate_smoke_on_pen():
+  expert = experts.MlpExpert.load(shared_files.expert_path('pen'), 'pen')
+  found = experts.calibrate('pen', expert, 0.5, num_episodes=1, iterations=1, episode_length=20)
+  assert 0.0 <= found.noise_scale <= 1.0 and 0.0 <= found.success_rate <= 1.0
+  assert found.measured[found.noise_scale] == found.success_rate

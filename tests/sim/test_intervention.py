@@ -1,0 +1,116 @@
+import json
+
+import numpy as np
+import pytest
+
+from sim import intervention as iv
+
+OBS_DIM = 3
+EXPERT_ACTION, POLICY_ACTION = np.array([1.0, 0.0]), np.array([0.0, 0.0])
+
+
+def run(model, observations, expert_action=EXPERT_ACTION, policy_action=POLICY_ACTION):
+  return np.array([model.decide(o, policy_action, expert_action) for o in observations])
+
+
+def test_value_based_rule_literal_values():
+  assert iv.value_based_probability(1.0, 0.0, 0.97, 0.95) == pytest.approx(0.95)
+  assert iv.value_based_probability(1.0, 0.98, 0.97, 0.95) == pytest.approx(0.05)  # margin
+  assert iv.value_based_probability(1.0, 0.96, 0.97, 0.95) == pytest.approx(0.95)
+  # Negative values: alpha * Q(s, a_exp) = -0.97 > -1.0 = Q(s, a_pi).
+  assert iv.value_based_probability(-1.0, -1.0, 0.97, 0.95) == pytest.approx(0.95)
+  np.testing.assert_allclose(iv.value_based_probability([2.0, 0.0], [1.0, 1.0], 0.97, 0.9),
+                             [0.9, 0.1])
+
+
+def test_value_based_frequencies_follow_the_reference_critic():
+  calls = []
+
+  def q_ref(obs, actions):  # Q(s, a) = s_0 * a_0: the expert (a_0 = 1) is better where s_0 > 0.
+    calls.append((obs.shape, actions.shape))
+    return obs[:, 0] * actions[:, 0]
+
+  model = iv.ValueBasedIntervention(q_ref, iv.ValueBasedConfig(hold_steps=1), seed=0)
+  n = 4000
+  good = run(model, np.tile([1.0, 0.0, 0.0], (n, 1)))
+  bad = run(model, np.tile([-1.0, 0.0, 0.0], (n, 1)))
+  assert abs(good.mean() - 0.95) < 0.015
+  assert abs(bad.mean() - 0.05) < 0.015
+  assert set(calls) == {((2, OBS_DIM), (2, 2))}  # one batched call per decision
+  # With the default hold of 4 steps the critic is not consulted while the expert holds control.
+  calls.clear()
+  held = iv.ValueBasedIntervention(q_ref, seed=0)
+  assert run(held, np.tile([1.0, 0.0, 0.0], (4, 1))).tolist() == [True] * 4
+  assert len(calls) == 1
+
+
+def test_decision_probability_formula():
+  assert iv.decision_probability_for_fraction(0.5, 4) == pytest.approx(0.2)
+  assert iv.decision_probability_for_fraction(0.5, 1) == pytest.approx(0.5)
+  assert iv.decision_probability_for_fraction(0.0, 4) == 0.0
+  assert iv.decision_probability_for_fraction(1.0, 4) == 1.0
+  for f in (0.3, 0.5, 0.85):
+    q = iv.decision_probability_for_fraction(f, 4)
+    assert iv.expert_control_fraction(q, 4) == pytest.approx(f)
+  with pytest.raises(ValueError):
+    iv.decision_probability_for_fraction(1.2, 4)
+
+
+@pytest.mark.parametrize('fraction', [0.3, 0.5, 0.85])
+def test_random_model_matches_the_paper_schedules(fraction):
+  model = iv.RandomIntervention(iv.RandomConfig(fraction), seed=11)
+  obs = np.zeros((20000, OBS_DIM))
+  flags = run(model, obs)
+  assert abs(flags.mean() - fraction) < 0.03
+  # Every takeover lasts at least the hold (the last one may be cut by the end of the run).
+  runs = np.diff(np.flatnonzero(np.diff(np.concatenate([[0], flags, [0]]).astype(int))))[::2]
+  assert runs[:-1].min() >= 4
+  again = run(iv.RandomIntervention(iv.RandomConfig(fraction), seed=11), obs)
+  np.testing.assert_array_equal(flags, again)
+
+
+def test_random_model_over_200_step_episodes_stays_close():
+  model = iv.RandomIntervention(iv.RandomConfig(0.5), seed=2)
+  fractions = []
+  for _ in range(100):
+    model.reset()
+    fractions.append(run(model, np.zeros((200, OBS_DIM))).mean())
+  assert abs(np.mean(fractions) - 0.5) < 0.03
+
+
+def test_gating_threshold_on_literal_actions():
+  model = iv.GatingIntervention(iv.GatingConfig(threshold=1.0, hold_steps=1))
+  obs = np.zeros(OBS_DIM)
+  assert iv.action_gap([0.5, 0.5], [0.0, 0.0]) == pytest.approx(1.0)
+  assert not model.decide(obs, np.array([0.0, 0.0]), np.array([0.5, 0.5]))  # gap 1.0, not above
+  assert model.decide(obs, np.array([0.0, -0.1]), np.array([0.5, 0.5]))      # gap 1.1
+  assert not model.decide(obs, np.array([0.5, 0.5]), np.array([0.5, 0.5]))
+
+
+def test_hold_keeps_the_expert_in_control_for_k_steps():
+  model = iv.GatingIntervention(iv.GatingConfig(threshold=1.0, hold_steps=4))
+  obs, expert = np.zeros(OBS_DIM), np.array([1.0, 1.0])
+  far, near = np.array([-1.0, -1.0]), np.array([1.0, 1.0])
+  decisions = [model.decide(obs, a, expert) for a in [near, far, near, near, near, near, near]]
+  assert decisions == [False, True, True, True, True, False, False]
+  # A fresh decision right after the hold can extend the takeover.
+  decisions = [model.decide(obs, a, expert) for a in [far, near, near, near, far, near]]
+  assert decisions == [True] * 6
+  # reset() ends a hold.
+  model.reset()
+  model.decide(obs, far, expert)
+  model.reset()
+  assert not model.decide(obs, near, expert)
+
+
+def test_registry_and_descriptions():
+  assert set(iv.MODELS) == {'value', 'random', 'gating'}
+  model = iv.make_model('random', seed=5, config=iv.RandomConfig(0.85))
+  description = json.loads(json.dumps(model.describe()))
+  assert description['name'] == 'random' and description['seed'] == 5
+  assert description['config']['expert_fraction'] == 0.85
+  assert description['config']['decision_probability'] == pytest.approx(0.85 / 1.45)
+  value = iv.make_model('value', q_ref=lambda o, a: np.zeros(len(o)))
+  assert value.describe()['config'] == {'alpha': 0.97, 'beta': 0.95, 'hold_steps': 4}
+  with pytest.raises(KeyError, match='known'):
+    iv.make_model('oracle')
