@@ -148,9 +148,11 @@ def collect_round(task, policy: Callable, expert, intervention_model, num_episod
 
 
 def expert_demonstrations(task, expert, num_episodes: int, out_dir: str, seed: int,
-                          episode_length: Optional[int] = None) -> dict:
-  """Round-0 prior data: expert-only episodes, written without intervention flags (the pipeline
-  gives them all-zero rewards). Same summary as `collect_round`."""
+                          episode_length: Optional[int] = None, round_index: int = 0) -> dict:
+  """Prior data: expert-only episodes, written without intervention flags (the pipeline gives
+  them all-zero rewards). Round 0 holds the initial demonstrations; the BC baseline collects
+  later rounds the same way, from the same initial states as `collect_round`'s episodes of that
+  round. Same summary as `collect_round`."""
   import tensorflow as tf
   task = tasks_lib.get_task(task)
   tf.io.gfile.makedirs(out_dir)
@@ -158,11 +160,12 @@ def expert_demonstrations(task, expert, num_episodes: int, out_dir: str, seed: i
   episodes, paths = [], []
   try:
     for i in range(num_episodes):
-      episode = run_episode(env, task, expert, seed=episode_seed(seed, 0, i),
+      episode = run_episode(env, task, expert, seed=episode_seed(seed, round_index, i),
                             episode_length=episode_length)
-      eid = f'{task.name}-demo-s{seed}-{i:05d}'
+      eid = (f'{task.name}-demo-s{seed}-{i:05d}' if round_index == 0
+             else f'{task.name}-demo-r{round_index}-s{seed}-{i:05d}')
       metadata = {
-          'episode_id': eid, 'task': task.name, 'round': 0, 'seed': seed,
+          'episode_id': eid, 'task': task.name, 'round': round_index, 'seed': seed,
           'source': 'expert_demonstration',
           'expert': expert.describe() if hasattr(expert, 'describe') else repr(expert),
           'success': episode.success, 'return': episode.episode_return,

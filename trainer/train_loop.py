@@ -148,6 +148,11 @@ class TrainLoop:
     return True
 
   @property
+  def resumable(self) -> bool:
+    """Whether `run` will resume from a checkpoint rather than start fresh."""
+    return self._manager.latest_checkpoint is not None
+
+  @property
   def step(self) -> int:
     return int(self.agent.train_step_counter.numpy())
 

@@ -1,0 +1,350 @@
+"""The closed RLIF loop in simulation, and the baselines on the same data budget.
+
+  round 0: the expert alone collects `num_demos` demonstrations -> pipeline appends round_0 ->
+           behaviour cloning on them gives the initial policy (shared by every method) -> evaluate
+  round r: deploy the previous round's exported policy under the expert and an intervention
+           model -> raw logs -> pipeline relabels and appends round_r -> the method's learner
+           (the trainer's `TrainLoop`, following the dataset) trains and exports -> evaluate
+
+Methods (`METHODS`): `rlif_value` and `rlif_random` (RLPD on the RLIF rewards, value-based or
+random interventions), `hg_dagger` (supervised learning on prior data plus the expert's takeover
+steps, under the same intervention model as RLIF by default) and `bc` (supervised learning; its
+rounds are expert-only episodes, so it gets the same number of environment steps, all of them
+the expert's). Every method's learner starts from the initial BC policy's actor weights.
+
+Every stage is idempotent and the loop records what it finished, so running the same command
+again after a crash continues where it stopped: collected rounds are complete or recollected
+(their seeds are fixed), the pipeline skips a round it already holds, the trainer resumes from
+its checkpoint and exports each round once, and evaluations are appended once per round to
+`results.jsonl`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Callable, Optional
+
+import numpy as np
+
+from sim import collector
+from sim import experts as experts_lib
+from sim import intervention as intervention_lib
+from sim import reference as reference_lib
+from sim import tasks as tasks_lib
+
+INITIAL = 'initial'  # run folder of the shared initial (BC) policy
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+  learner: str                  # configs.LEARNERS key
+  intervention: Optional[str]   # intervention model; None: rounds are expert-only episodes
+
+
+METHODS = {
+    'rlif_value': Method('rlpd', 'value'),
+    'rlif_random': Method('rlpd', 'random'),
+    'hg_dagger': Method('hg_dagger', 'value'),
+    'bc': Method('bc', None),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class LoopSpec:
+  """One run of the loop. `expert_noise` degrades the task's expert (`NoisyExpert`); the env-step
+  budget of a run is rounds * episodes_per_round * episode length (the demos are prior data)."""
+  task: str = 'pen'
+  method: str = 'rlif_value'
+  expert_noise: float = 0.0
+  seed: int = 0
+  num_demos: int = 50
+  rounds: int = 5
+  episodes_per_round: int = 20
+  initial_updates: int = 2000        # BC updates for the initial policy
+  updates_per_round: int = 2000      # learner updates after each round joins
+  eval_episodes: int = 10
+  batch_size: int = 256
+  prior_fraction: float = 0.5
+  learner_overrides: tuple = ()      # ((key, value), ...) on top of configs/<learner>.json
+  intervention_overrides: tuple = ()  # ((key, value), ...) on the intervention model's config
+  hold_steps: int = intervention_lib.DEFAULT_HOLD_STEPS
+  warm_start_actor: bool = True
+  pipeline_engine: str = 'plain'     # 'plain' (in process) or 'beam' (DirectRunner, 2 workers)
+  episode_length: Optional[int] = None  # None: the task's (tests shorten it)
+  max_env_steps: Optional[int] = None   # refuse a spec whose budget exceeds this
+
+  @property
+  def env_steps(self) -> int:
+    length = self.episode_length or tasks_lib.get_task(self.task).episode_length
+    return self.rounds * self.episodes_per_round * length
+
+  def check(self) -> None:
+    if self.method not in METHODS:
+      raise ValueError(f'unknown method {self.method!r}; known: {sorted(METHODS)}')
+    tasks_lib.get_task(self.task)
+    if self.max_env_steps is not None and self.env_steps > self.max_env_steps:
+      raise ValueError(f'{self.rounds} rounds x {self.episodes_per_round} episodes = '
+                       f'{self.env_steps} env steps, over the budget of {self.max_env_steps}')
+
+
+class PolicyActor:
+  """A deployed policy (obs -> action) in the collector's expert interface, for evaluation."""
+
+  def __init__(self, policy: Callable, name: str):
+    self.policy, self.name = policy, name
+
+  def act(self, obs, rng=None) -> np.ndarray:
+    return np.asarray(self.policy(obs))
+
+  def describe(self) -> dict:
+    return {'kind': 'policy', 'name': self.name}
+
+
+def evaluate(task, policy: Callable, num_episodes: int, seed: int,
+             episode_length: Optional[int] = None, name: str = 'policy') -> dict:
+  """The policy alone (no expert) on `num_episodes` fixed initial states: success rate by the
+  task's rule, mean return of the dense reward (reported, never trained on)."""
+  task = tasks_lib.get_task(task)
+  env = tasks_lib.make_env(task, seed, episode_length)
+  actor = PolicyActor(policy, name)
+  try:
+    episodes = [collector.run_episode(env, task, actor,
+                                      seed=collector.episode_seed(seed, 10_000, i),
+                                      episode_length=episode_length)
+                for i in range(num_episodes)]
+  finally:
+    env.close()
+  return {'success_rate': float(np.mean([e.success for e in episodes])),
+          'mean_return': float(np.mean([e.episode_return for e in episodes])),
+          'episodes': num_episodes}
+
+
+class RlifLoop:
+  """Runs one `LoopSpec` under `run_dir` (dataset, raw logs, learner runs, results)."""
+
+  def __init__(self, spec: LoopSpec, run_dir: str, expert_dir: str, reference_dir: str,
+               reference_spec: Optional[reference_lib.ReferenceSpec] = None,
+               log: Callable[[str], None] = print):
+    spec.check()
+    self.spec, self.run_dir, self.log = spec, run_dir, log
+    self.task = tasks_lib.get_task(spec.task)
+    self.method = METHODS[spec.method]
+    self.base_expert = experts_lib.MlpExpert.load(
+        os.path.join(expert_dir, self.task.expert_file), self.task)
+    self.expert = experts_lib.NoisyExpert(self.base_expert, spec.expert_noise)
+    self.reference_dir = reference_dir
+    self.reference_spec = reference_spec or reference_lib.ReferenceSpec(
+        episode_length=spec.episode_length)
+    self.data_dir = os.path.join(run_dir, 'data')
+    self.dataset = f'rlif_{self.task.name}'
+    self.results_path = os.path.join(run_dir, 'results.jsonl')
+    self._reference = None
+
+  # ------------------------------------------------------------------------- bookkeeping
+
+  def results(self) -> list[dict]:
+    if not os.path.exists(self.results_path):
+      return []
+    with open(self.results_path) as f:
+      return [json.loads(line) for line in f if line.strip()]
+
+  def _record(self, row: dict) -> None:
+    os.makedirs(self.run_dir, exist_ok=True)
+    with open(self.results_path, 'a') as f:
+      f.write(json.dumps(row) + '\n')
+      f.flush()
+      os.fsync(f.fileno())
+
+  def _raw_dir(self, round_index: int) -> str:
+    return os.path.join(self.run_dir, 'raw', f'round_{round_index}')
+
+  def reference(self) -> reference_lib.ReferenceAgent:
+    """Q_ref for the value-based model: trained once per (task, expert, recipe), then cached."""
+    if self._reference is None:
+      self._reference = reference_lib.load_or_train(self.task, self.base_expert,
+                                                    self.reference_spec, self.reference_dir,
+                                                    self.log)
+    return self._reference
+
+  # ------------------------------------------------------------------------- stages
+
+  def _collect(self, round_index: int, policy: Optional[Callable]) -> dict:
+    """Raw logs of one round; a round whose `_COMPLETE` marker exists is not collected again."""
+    import shutil
+    out = self._raw_dir(round_index)
+    marker = os.path.join(out, '_COMPLETE')
+    if os.path.exists(marker):
+      with open(marker) as f:
+        return json.load(f)
+    if os.path.exists(out):
+      shutil.rmtree(out)  # A partial round from a crash: its seeds are fixed, so recollect.
+    spec = self.spec
+    start = time.perf_counter()
+    if round_index == 0:
+      summary = collector.expert_demonstrations(self.task, self.expert, spec.num_demos, out,
+                                                spec.seed, spec.episode_length)
+    elif self.method.intervention is None:
+      summary = collector.expert_demonstrations(self.task, self.expert, spec.episodes_per_round,
+                                                out, spec.seed, spec.episode_length,
+                                                round_index=round_index)
+    else:
+      summary = collector.collect_round(self.task, policy, self.expert,
+                                        self._intervention(round_index),
+                                        spec.episodes_per_round, out, spec.seed, round_index,
+                                        spec.episode_length)
+    summary = {k: v for k, v in summary.items() if k != 'paths'}
+    summary['seconds'] = round(time.perf_counter() - start, 1)
+    with open(marker + '.tmp', 'w') as f:
+      json.dump(summary, f)
+    os.replace(marker + '.tmp', marker)
+    return summary
+
+  def _intervention(self, round_index: int) -> intervention_lib.InterventionModel:
+    name = self.method.intervention
+    config_class = intervention_lib.MODELS[name].config_class
+    config = config_class(**{'hold_steps': self.spec.hold_steps,
+                             **dict(self.spec.intervention_overrides)})
+    extra = {}
+    if name == 'value':
+      extra['q_ref'] = self.reference()
+    # One model per round with a round-specific seed: a resumed round draws what it drew before.
+    seed = int(np.random.SeedSequence([self.spec.seed, 77, round_index]).generate_state(1)[0])
+    return intervention_lib.make_model(name, seed=seed, config=config, **extra)
+
+  def _append(self, round_index: int) -> dict:
+    from pipeline import round_job
+    result = round_job.run_round([os.path.join(self._raw_dir(round_index), '*.npz')],
+                                 self.data_dir, self.dataset, round_index,
+                                 runner=self.spec.pipeline_engine)
+    report = result.report
+    return {'status': result.status, 'episodes': report.get('episodes_written'),
+            'rejected': report.get('episodes_rejected')}
+
+  def _train(self, learner: str, round_index: int, num_steps: int, run_name: str,
+             init_from: Optional[str] = None) -> str:
+    """Trains `learner` through `round_index` (the trainer's follow schedule, resumable) and
+    returns the exported policy's path."""
+    import configs
+    from trainer import train_loop
+    run = os.path.join(self.run_dir, run_name)
+    policy_dir = os.path.join(run, 'policies', f'round_{round_index}')
+    if os.path.exists(policy_dir):
+      return policy_dir
+    overrides = {} if run_name == INITIAL else dict(self.spec.learner_overrides)
+    settings = configs.load_settings(learner, overrides=overrides)
+    prior_rounds = tuple(range(round_index + 1)) if learner == 'bc' else (0,)
+    config = train_loop.LoopConfig(
+        learner=learner, batch_size=self.spec.batch_size, prior_fraction=self.spec.prior_fraction,
+        prior_rounds=prior_rounds, num_steps=num_steps, steps_per_round=num_steps, follow=True,
+        poll_seconds=0.0, follow_timeout=0.0, max_round=round_index,
+        checkpoint_every=max(num_steps // 2, 1), summary_every=max(num_steps // 10, 1),
+        seed=self.spec.seed, progress=False)
+    loop = train_loop.TrainLoop(config, settings, self.data_dir, self.dataset, run,
+                                log=lambda m: self.log(f'  [{run_name}] {m}'))
+    if init_from is not None and not loop.resumable:
+      _copy_actor(init_from, loop.agent, self.data_dir, self.dataset, self.spec.seed)
+      self.log(f'  [{run_name}] actor initialised from {init_from}')
+    loop.run()
+    return policy_dir
+
+  # ------------------------------------------------------------------------- the loop
+
+  def run(self) -> list[dict]:
+    spec = self.spec
+    done = {row['round'] for row in self.results()}
+    self.log(f'{spec.method} on {self.task.name}, expert noise {spec.expert_noise}, seed '
+             f'{spec.seed}: {spec.rounds} rounds x {spec.episodes_per_round} episodes '
+             f'({spec.env_steps} env steps) -> {self.run_dir}')
+    policy_dir = None
+    for r in range(spec.rounds + 1):
+      start = time.perf_counter()
+      if r in done:
+        policy_dir = self._policy_dir(r)
+        continue
+      deployed = collector.load_saved_policy(policy_dir) if r > 0 else None
+      collected = self._collect(r, deployed)
+      appended = self._append(r)
+      if r == 0:
+        policy_dir = self._train('bc', 0, spec.initial_updates, INITIAL)
+      else:
+        init_from = (os.path.join(self.run_dir, INITIAL, 'checkpoints')
+                     if spec.warm_start_actor else None)
+        policy_dir = self._train(self.method.learner, r, spec.updates_per_round, 'learner',
+                                 init_from)
+      evaluation = evaluate(self.task, collector.load_saved_policy(policy_dir),
+                            spec.eval_episodes, spec.seed, spec.episode_length)
+      row = {'round': r, 'method': spec.method, 'task': self.task.name,
+             'expert_noise': spec.expert_noise, 'seed': spec.seed,
+             'env_steps': r * spec.episodes_per_round * (spec.episode_length
+                                                         or self.task.episode_length),
+             'collection': collected, 'pipeline': appended, 'eval': evaluation,
+             'seconds': round(time.perf_counter() - start, 1)}
+      self._record(row)
+      self.log(f'round {r}: collected success {collected["success_rate"]:.2f}, intervention '
+               f'rate {collected["intervention_rate"]:.3f} | policy success '
+               f'{evaluation["success_rate"]:.2f}, return {evaluation["mean_return"]:.1f} '
+               f'({row["seconds"]} s)')
+    return self.results()
+
+  def _policy_dir(self, round_index: int) -> str:
+    name = INITIAL if round_index == 0 else 'learner'
+    return os.path.join(self.run_dir, name, 'policies', f'round_{round_index}')
+
+
+def _copy_actor(checkpoint_dir: str, agent, data_dir: str, dataset: str, seed: int) -> None:
+  """Loads the initial BC agent's latest checkpoint and copies its actor weights into `agent`
+  (the same `TanhGaussianActorNetwork` layout)."""
+  import tensorflow as tf
+  import configs
+  from trainer import rounds_data
+  data = rounds_data.RlifDataset(data_dir, dataset)
+  source = configs.LEARNERS['bc'].make_agent(data.observation_dim, data.action_dim, seed=seed,
+                                             **configs.load_settings('bc'))
+  latest = tf.train.latest_checkpoint(checkpoint_dir)
+  if latest is None:
+    raise FileNotFoundError(f'no checkpoint of the initial policy in {checkpoint_dir}')
+  tf.train.Checkpoint(agent=source).restore(latest).expect_partial()
+  target, weights = agent.actor_network, source.actor_network.get_weights()
+  if [w.shape for w in target.get_weights()] != [w.shape for w in weights]:
+    raise ValueError('cannot warm-start: the learner actor and the initial BC actor differ in '
+                     'layout (set the same actor_hidden)')
+  target.set_weights(weights)
+
+
+def main(argv=None) -> None:
+  """python -m sim.loop --task pen --method rlif_value --expert_noise 0.5 --run_dir runs/loop/x"""
+  import argparse
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--task', default='pen', choices=sorted(tasks_lib.TASKS))
+  parser.add_argument('--method', default='rlif_value', choices=sorted(METHODS))
+  parser.add_argument('--expert_noise', type=float, default=0.0)
+  parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--run_dir', default=None)
+  parser.add_argument('--expert_dir', default=os.path.join(
+      os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..', 'shared', 'experts',
+      'adroit'))
+  parser.add_argument('--reference_dir', default='runs/reference')
+  for field in ('num_demos', 'rounds', 'episodes_per_round', 'initial_updates',
+                'updates_per_round', 'eval_episodes', 'max_env_steps'):
+    parser.add_argument(f'--{field}', type=int, default=getattr(LoopSpec, field))
+  parser.add_argument('--set', action='append', default=[],
+                      help='learner setting override key=JSON (e.g. critic_updates_per_step=2)')
+  args = parser.parse_args(argv)
+  import configs
+  spec = LoopSpec(task=args.task, method=args.method, expert_noise=args.expert_noise,
+                  seed=args.seed, num_demos=args.num_demos, rounds=args.rounds,
+                  episodes_per_round=args.episodes_per_round,
+                  initial_updates=args.initial_updates,
+                  updates_per_round=args.updates_per_round, eval_episodes=args.eval_episodes,
+                  max_env_steps=args.max_env_steps,
+                  learner_overrides=tuple(configs.parse_overrides(args.set).items()))
+  run_dir = args.run_dir or os.path.join(
+      'runs', 'loop', f'{spec.task}-{spec.method}-noise{spec.expert_noise}-s{spec.seed}')
+  RlifLoop(spec, run_dir, args.expert_dir, args.reference_dir).run()
+
+
+if __name__ == '__main__':
+  main()

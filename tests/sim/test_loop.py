@@ -1,0 +1,103 @@
+"""The closed loop on a tiny budget: real MuJoCo episodes, the real pipeline and trainer."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from sim import collector
+from sim import loop
+from sim import tasks
+from sim import reference
+from tests.sim import shared_files
+
+LENGTH = 15
+TINY_REFERENCE = reference.ReferenceSpec(
+    noise_scales=(0.0, 0.5), episodes_per_level=1, num_updates=10, batch_size=16,
+    episode_length=LENGTH,
+    learner_settings=(('num_critics', 3), ('critic_hidden', (16, 16)), ('actor_hidden', (16,))))
+
+
+def tiny_spec(method, rounds=2, **kw):
+  return loop.LoopSpec(task='pen', method=method, seed=3, num_demos=2, rounds=rounds,
+                       episodes_per_round=2, initial_updates=10, updates_per_round=10,
+                       eval_episodes=2, batch_size=16, episode_length=LENGTH,
+                       learner_overrides=(('critic_hidden', [16, 16]), ('num_critics', 3))
+                       if METHOD_LEARNER[method] == 'rlpd' else (), **kw)
+
+
+METHOD_LEARNER = {name: m.learner for name, m in loop.METHODS.items()}
+
+
+def run(tmp_path, spec, messages=None):
+  shared_files.expert_path('pen')
+  the_loop = loop.RlifLoop(spec, str(tmp_path / spec.method), shared_files.EXPERT_DIR,
+                           str(tmp_path / 'reference'), TINY_REFERENCE,
+                           log=(messages.append if messages is not None else lambda m: None))
+  return the_loop, the_loop.run()
+
+
+def rounds_of(the_loop):
+  builder = tfds.builder_from_directory(os.path.join(the_loop.data_dir, the_loop.dataset, '1.0.0'))
+  return {int(name.split('_')[1]): [{**ep, 'steps': list(ep['steps'])}
+                                    for ep in tfds.as_numpy(builder.as_dataset(split=name))]
+          for name in builder.info.splits}
+
+
+def test_two_rlif_rounds_collect_relabel_train_export_and_evaluate(tmp_path):
+  the_loop, rows = run(tmp_path, tiny_spec('rlif_value'))
+  assert [r['round'] for r in rows] == [0, 1, 2]
+  assert [r['env_steps'] for r in rows] == [0, 2 * LENGTH, 4 * LENGTH]
+  for r in rows:
+    assert 0.0 <= r['eval']['success_rate'] <= 1.0 and r['eval']['episodes'] == 2
+    assert r['pipeline'] == {'status': 'new', 'episodes': 2, 'rejected': 0}
+  data = rounds_of(the_loop)
+  assert sorted(data) == [0, 1, 2]
+  for r in (1, 2):
+    steps = [s for ep in data[r] for s in ep['steps']]
+    flags = np.array([s['is_intervention'] for s in steps if not s['is_last']])
+    # What the collector logged is what the dataset holds, and the reward rule is applied.
+    assert flags.mean() == pytest.approx(rows[r]['collection']['intervention_rate'])
+    rewards = np.array([s['reward'] for s in steps])
+    assert set(np.unique(rewards)) <= {-1.0, 0.0}
+    for ep in data[r]:
+      meta = ep['episode_metadata']
+      assert meta['round'] == r
+      assert json.loads(meta['extra_metadata_json'])['intervention_model']['name'] == 'value'
+      assert meta['num_intervention_steps'] == sum(s['is_intervention'] for s in ep['steps'])
+  # Round 0 is the demonstrations: no flags, no penalties.
+  assert all(s['reward'] == 0 and not s['is_intervention'] for ep in data[0] for s in ep['steps'])
+  for r in (0, 1, 2):
+    assert os.path.isdir(the_loop._policy_dir(r))
+  assert os.path.isdir(os.path.join(str(tmp_path / 'reference')))
+
+
+def test_rerun_changes_nothing_and_more_rounds_continue_the_run(tmp_path):
+  the_loop, rows = run(tmp_path, tiny_spec('rlif_random', rounds=1))
+  assert [r['round'] for r in rows] == [0, 1]
+  messages = []
+  _, again = run(tmp_path, tiny_spec('rlif_random', rounds=1), messages)
+  assert again == rows
+  assert not any(m.startswith('round ') for m in messages)
+  _, extended = run(tmp_path, tiny_spec('rlif_random', rounds=2), messages)
+  assert extended[:2] == rows and [r['round'] for r in extended] == [0, 1, 2]
+  assert sorted(rounds_of(the_loop)) == [0, 1, 2]
+  # The learner resumed its checkpoint: 10 updates per round, not 10 from scratch.
+  assert any('resumed from' in m for m in messages)
+
+
+def test_bc_rounds_are_expert_episodes_on_the_initial_states_of_the_rl_rounds(tmp_path):
+  spec = tiny_spec('bc', rounds=1)
+  bc_loop, bc_rows = run(tmp_path, spec)
+  assert bc_rows[1]['collection']['intervention_rate'] == 0.0
+  assert bc_rows[1]['env_steps'] == tiny_spec('rlif_value', rounds=1).env_steps == 2 * LENGTH
+  data = rounds_of(bc_loop)
+  assert all(not s['is_intervention'] and s['reward'] == 0 for ep in data[1] for s in ep['steps'])
+  # collect_round's episode i of round 1 starts from reset(seed=episode_seed(seed, 1, i)).
+  env = tasks.make_env('pen', spec.seed, LENGTH)
+  expected = sorted(env.reset(seed=collector.episode_seed(spec.seed, 1, i))[0]
+                    .astype(np.float32).tobytes() for i in range(2))
+  env.close()
+  assert sorted(ep['steps'][0]['observation'].tobytes() for ep in data[1]) == expected

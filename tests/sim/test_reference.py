@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from sim import experts
+from sim import reference
+from tests.sim import shared_files
+
+LENGTH = 15
+TINY = reference.ReferenceSpec(
+    noise_scales=(0.0, 0.5), episodes_per_level=2, num_updates=10, batch_size=16,
+    episode_length=LENGTH,
+    learner_settings=(('num_critics', 3), ('critic_hidden', (16, 16)), ('actor_hidden', (16,))))
+
+
+@pytest.fixture(scope='module')
+def pen_expert():
+  return experts.MlpExpert.load(shared_files.expert_path('pen'), 'pen')
+
+
+def test_dense_reward_transitions_cover_every_level_and_scale_the_reward(pen_expert):
+  full = reference.dense_reward_transitions('pen', pen_expert, TINY)
+  assert full['observation'].shape == (2 * 2 * LENGTH, 45)
+  assert full['action'].shape == (2 * 2 * LENGTH, 24)
+  np.testing.assert_array_equal(full['discount'], 1.0)  # pen episodes are truncated
+  np.testing.assert_array_equal(full['next_observation'][:LENGTH - 1], full['observation'][1:LENGTH])
+  half = reference.dense_reward_transitions(
+      'pen', pen_expert, reference.ReferenceSpec(**{**TINY.__dict__, 'reward_scale': 0.05}))
+  np.testing.assert_allclose(half['reward'], full['reward'] / 2, rtol=1e-5, atol=1e-6)
+  # The noisy level's actions differ from the expert's; the noise-free level's do not.
+  clean = pen_expert.action(full['observation'][:LENGTH]).clip(-1, 1)
+  np.testing.assert_allclose(full['action'][:LENGTH], clean, atol=1e-5)
+  assert np.abs(full['action'][2 * LENGTH:3 * LENGTH] -
+                pen_expert.action(full['observation'][2 * LENGTH:3 * LENGTH]).clip(-1, 1)).mean() > 0.1
+
+
+def test_ranking_accuracy_of_a_critic_that_knows_the_expert_and_one_that_is_backwards(pen_expert):
+  def knows(obs, actions):
+    return -np.abs(actions - pen_expert.action(obs).clip(-1, 1)).sum(-1)
+
+  def backwards(obs, actions):
+    return -knows(obs, actions)
+
+  assert reference.ranking_accuracy(knows, 'pen', pen_expert, num_episodes=1,
+                                    episode_length=LENGTH) == 1.0
+  assert reference.ranking_accuracy(backwards, 'pen', pen_expert, num_episodes=1,
+                                    episode_length=LENGTH) == 0.0
+
+
+def test_reference_agent_is_trained_once_then_reused(tmp_path, pen_expert):
+  messages = []
+  first = reference.load_or_train('pen', pen_expert, TINY, str(tmp_path), messages.append)
+  assert first.stats['transitions'] == 2 * 2 * LENGTH
+  assert 0.0 <= first.stats['ranking_accuracy'] <= 1.0
+  rng = np.random.default_rng(0)
+  obs, act = rng.normal(size=(5, 45)), rng.uniform(-1, 1, size=(5, 24))
+  q = first.q(obs, act)
+  assert q.shape == (5,) and np.all(np.isfinite(q))
+
+  messages.clear()
+  second = reference.load_or_train('pen', pen_expert, TINY, str(tmp_path), messages.append)
+  assert second.directory == first.directory
+  assert any('reusing' in m for m in messages) and not any('training' in m for m in messages)
+  np.testing.assert_allclose(second.q(obs, act), q, rtol=1e-6)
+
+  # Another recipe is another agent, in another folder.
+  other = reference.ReferenceSpec(**{**TINY.__dict__, 'num_updates': 11})
+  assert other.key(pen_expert.describe()) != TINY.key(pen_expert.describe())
