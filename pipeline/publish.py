@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from typing import Optional
 
 import tensorflow as tf
 
@@ -32,7 +33,30 @@ def _files(root: str) -> list[str]:
   return sorted(result)
 
 
-def card(version_dir: str) -> str:
+PLOT_NAME = 'rounds.png'
+
+
+def round_reports(version_dir: str) -> dict:
+  """{round: its report (rounds/round_N.json), or None where the manifest is absent}."""
+  import tensorflow_datasets as tfds
+  builder = tfds.builder_from_directory(version_dir)
+  reports = {}
+  for split in builder.info.splits:
+    path = os.path.join(version_dir, 'rounds', f'{split}.json')
+    if tf.io.gfile.exists(path):
+      with tf.io.gfile.GFile(path) as f:
+        reports[sc.round_of_split(split)] = json.load(f)['report']
+    else:
+      reports[sc.round_of_split(split)] = None
+  return dict(sorted(reports.items()))
+
+
+def mean_episode_length(report: dict) -> float:
+  """Transitions per written episode (an episode of T transitions has T + 1 observations)."""
+  return report['transitions'] / report['episodes_written'] if report['episodes_written'] else 0.0
+
+
+def card(version_dir: str, plot_name: Optional[str] = None) -> str:
   """A dataset card: schema, rule, and the per-round statistics from the round manifests."""
   import tensorflow_datasets as tfds
   builder = tfds.builder_from_directory(version_dir)
@@ -40,25 +64,24 @@ def card(version_dir: str) -> str:
   lines = [f'# {builder.info.name} {builder.info.version}', '',
            f'Observation {obs_dim}-D, action {act_dim}-D. One split per round: '
            f'{", ".join(builder.info.splits)}.', '',
-           '| round | episodes | transitions | intervention rate | takeovers | mean takeover '
-           'length | -1 rewards | demonstrations | rejected | rule |',
-           '|---|---|---|---|---|---|---|---|---|---|']
-  layout_root = version_dir
-  for split in builder.info.splits:
-    r = sc.round_of_split(split)
-    path = os.path.join(layout_root, 'rounds', f'{split}.json')
-    if not tf.io.gfile.exists(path):
-      lines.append(f'| {r} | {builder.info.splits[split].num_examples} | | | | | | | | |')
+           '| round | episodes | transitions | mean episode length | intervention rate | '
+           'takeovers | mean takeover length | -1 rewards | demonstrations | rejected | rule |',
+           '|---|---|---|---|---|---|---|---|---|---|---|']
+  for r, report in round_reports(version_dir).items():
+    if report is None:
+      lines.append(f'| {r} | {builder.info.splits[sc.split_name(r)].num_examples} '
+                   '| | | | | | | | | |')
       continue
-    with tf.io.gfile.GFile(path) as f:
-      report = json.load(f)['report']
     s = report['settings']
     lines.append(
         f"| {r} | {report['episodes_written']} | {report['transitions']} | "
+        f"{mean_episode_length(report):.1f} | "
         f"{report['intervention_rate']:.3f} | {report['takeovers']} | "
         f"{report['takeover_length']['mean']:.1f} | {report['negative_rewards']} | "
         f"{report['demonstrations']} | {report['episodes_rejected']} | "
         f"{s['reward_rule']} v{s['reward_rule_version']}, takeover={s['takeover']} |")
+  if plot_name:
+    lines += ['', f'![intervention rate and episode length per round]({plot_name})']
   lines += ['', 'Steps (RLDS, SAR alignment): observation, action, policy_action (NaN where not '
             'logged), reward, discount, is_first, is_last, is_terminal, is_intervention.',
             'Reward rule rlif: -1 on the policy transition that led to a human takeover, 0 '
@@ -67,6 +90,31 @@ def card(version_dir: str) -> str:
             f"ds = tfds.builder_from_directory('<this folder>').as_dataset(split="
             f"'{'+'.join(builder.info.splits)}')", '```', '']
   return '\n'.join(lines)
+
+
+def plot_rounds(version_dir: str) -> bytes:
+  """PNG: intervention rate and mean episode length per round (rounds without a manifest are
+  left out)."""
+  import io
+  import matplotlib
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt
+  reports = {r: rep for r, rep in round_reports(version_dir).items() if rep is not None}
+  rounds_ = list(reports)
+  fig, (left, right) = plt.subplots(1, 2, figsize=(8, 3))
+  left.plot(rounds_, [100 * reports[r]['intervention_rate'] for r in rounds_], marker='o')
+  left.set_ylabel('intervention rate %')
+  right.plot(rounds_, [mean_episode_length(reports[r]) for r in rounds_], marker='o')
+  right.set_ylabel('mean episode length (steps)')
+  for ax in (left, right):
+    ax.set_xlabel('round')
+    ax.set_xticks(rounds_)
+    ax.grid(alpha=0.3)
+  fig.tight_layout()
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format='png', dpi=80)
+  plt.close(fig)
+  return buffer.getvalue()
 
 
 def publish(version_dir: str, destination: str) -> str:
@@ -88,8 +136,10 @@ def publish(version_dir: str, destination: str) -> str:
     tf.io.gfile.copy(src, dst + '.tmp', overwrite=True)
     tf.io.gfile.rename(dst + '.tmp', dst, overwrite=True)
     copied += 1
+  with tf.io.gfile.GFile(os.path.join(target, PLOT_NAME), 'wb') as f:
+    f.write(plot_rounds(version_dir))
   with tf.io.gfile.GFile(os.path.join(target, 'CARD.md'), 'w') as f:
-    f.write(card(version_dir))
+    f.write(card(version_dir, PLOT_NAME))
   print(f'published {name} {version}: {copied} files copied, '
         f'{len(files) + 1 - copied} already there -> {target}')
   return target

@@ -18,7 +18,10 @@ def test_published_dataset_loads_with_only_tfds(raw_logs, tmp_path):
   target = publish.publish(result.version_dir, str(tmp_path / 'bucket'))
   assert target == str(tmp_path / 'bucket' / 'shared_ds' / '1.0.0')
   card = open(os.path.join(target, 'CARD.md')).read()
-  assert '| 1 | 7 | 140 | 0.200 | 7 | 4.0 | 7 | 0 | 0 | rlif v1, takeover=keep |' in card
+  assert '| 1 | 7 | 140 | 20.0 | 0.200 | 7 | 4.0 | 7 | 0 | 0 | rlif v1, takeover=keep |' in card
+  assert f'({publish.PLOT_NAME})' in card
+  with open(os.path.join(target, publish.PLOT_NAME), 'rb') as f:
+    assert f.read(8) == b'\x89PNG\r\n\x1a\n'
   assert not os.path.exists(os.path.join(target, 'rejected'))
   script = (
       'import json, sys\n'
