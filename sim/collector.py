@@ -46,6 +46,13 @@ def episode_id(task_name: str, round_index: int, seed: int, index: int) -> str:
   return f'{task_name}-r{round_index}-s{seed}-{index:05d}'
 
 
+def bound(expert, env):
+  """`expert` ready to act in `env`: experts that plan on the simulator state (`sim.planner`)
+  have `bind(env)` and are bound to the environment the collector steps; others are returned
+  as they are."""
+  return expert.bind(env) if hasattr(expert, 'bind') else expert
+
+
 def run_episode(env, task, expert, policy: Optional[Callable] = None, intervention=None,
                 seed: int = 0, episode_length: Optional[int] = None) -> Episode:
   """One episode. Without `policy` the expert acts alone (no intervention flags are recorded).
@@ -90,6 +97,13 @@ def run_episode(env, task, expert, policy: Optional[Callable] = None, interventi
       interventions=np.array(flags, bool) if policy is not None else None)
 
 
+def _episodes(count: int, progress: bool, label: str):
+  if not progress:
+    return range(count)
+  from tqdm import tqdm
+  return tqdm(range(count), desc=label, unit='episode', dynamic_ncols=True)
+
+
 def _write(path: str, episode: Episode, metadata: dict) -> None:
   from pipeline import raw_writer
   optional = {'terminated': episode.terminated}
@@ -118,7 +132,7 @@ def _summary(episodes: list[Episode], paths: list[str]) -> dict:
 
 def collect_round(task, policy: Callable, expert, intervention_model, num_episodes: int,
                   out_dir: str, seed: int, round_index: int,
-                  episode_length: Optional[int] = None) -> dict:
+                  episode_length: Optional[int] = None, progress: bool = False) -> dict:
   """Runs `num_episodes` policy episodes under expert intervention and writes one raw npz per
   episode into `out_dir`. Returns a summary: episodes, steps, success_rate, mean_return,
   intervention_rate (share of steps under expert control), takeovers, paths."""
@@ -126,9 +140,10 @@ def collect_round(task, policy: Callable, expert, intervention_model, num_episod
   task = tasks_lib.get_task(task)
   tf.io.gfile.makedirs(out_dir)
   env = tasks_lib.make_env(task, seed, episode_length)
+  expert = bound(expert, env)
   episodes, paths = [], []
   try:
-    for i in range(num_episodes):
+    for i in _episodes(num_episodes, progress, f'{task.name} round {round_index}'):
       episode = run_episode(env, task, expert, policy, intervention_model,
                             episode_seed(seed, round_index, i), episode_length)
       eid = episode_id(task.name, round_index, seed, i)
@@ -148,7 +163,8 @@ def collect_round(task, policy: Callable, expert, intervention_model, num_episod
 
 
 def expert_demonstrations(task, expert, num_episodes: int, out_dir: str, seed: int,
-                          episode_length: Optional[int] = None, round_index: int = 0) -> dict:
+                          episode_length: Optional[int] = None, round_index: int = 0,
+                          progress: bool = False) -> dict:
   """Prior data: expert-only episodes, written without intervention flags (the pipeline gives
   them all-zero rewards). Round 0 holds the initial demonstrations; the BC baseline collects
   later rounds the same way, from the same initial states as `collect_round`'s episodes of that
@@ -157,9 +173,10 @@ def expert_demonstrations(task, expert, num_episodes: int, out_dir: str, seed: i
   task = tasks_lib.get_task(task)
   tf.io.gfile.makedirs(out_dir)
   env = tasks_lib.make_env(task, seed, episode_length)
+  expert = bound(expert, env)
   episodes, paths = [], []
   try:
-    for i in range(num_episodes):
+    for i in _episodes(num_episodes, progress, f'{task.name} round {round_index}'):
       episode = run_episode(env, task, expert, seed=episode_seed(seed, round_index, i),
                             episode_length=episode_length)
       eid = (f'{task.name}-demo-s{seed}-{i:05d}' if round_index == 0

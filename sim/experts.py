@@ -182,6 +182,7 @@ def success_rate(task, expert, num_episodes: int, seed: int,
   """
   task = tasks_lib.get_task(task)
   env = tasks_lib.make_env(task, seed, episode_length)
+  expert = collector.bound(expert, env)
   try:
     wins = [collector.run_episode(env, task, expert, seed=collector.episode_seed(seed, 0, i),
                                   episode_length=episode_length).success

@@ -3,6 +3,12 @@ r"""Trains a policy on an RLIF dataset and exports it for the next intervention 
   python -m trainer.main --dataset=rlif_adroit [--data_dir=~/rlif_data] [--learner=rlpd|bc|hg_dagger]
       [--num_steps=N] [--follow --steps_per_round=N] [--set critic_updates_per_step=5]
 
+The embedded default (`python -m trainer.main`): when `rlif_adroit` is not under --data_dir yet,
+it is prepared first (sim/prepare.py): from raw logs in TFDS's manual directory
+(<manual_dir>/<task>/round_<N>/) when there are any, otherwise by collecting round 0 in the
+simulator with the project's own expert (and --prepare_rounds intervention rounds when asked).
+After training, the exported policy is evaluated in the simulator (--eval_episodes).
+
 Flags live here only; the loop is trainer/train_loop.py and learner settings are configs/*.json.
 """
 
@@ -22,7 +28,7 @@ _RUN_DIR = flags.DEFINE_string('run_dir', None,
 _LEARNER = flags.DEFINE_enum('learner', 'rlpd', ['rlpd', 'bc', 'hg_dagger'], 'Learner.')
 _CONFIG = flags.DEFINE_string('config', None, 'Learner settings JSON (default configs/<learner>.json).')
 _SET = flags.DEFINE_multi_string('set', [], 'Override a learner setting: key=JSON value.')
-_NUM_STEPS = flags.DEFINE_integer('num_steps', 10_000, 'Updates on the rounds present at start.')
+_NUM_STEPS = flags.DEFINE_integer('num_steps', 2000, 'Updates on the rounds present at start.')
 _STEPS_PER_ROUND = flags.DEFINE_integer('steps_per_round', None,
                                         'With --follow: updates after each new round '
                                         '(default --num_steps).')
@@ -41,15 +47,41 @@ _CHECKPOINT_EVERY = flags.DEFINE_integer('checkpoint_every', 1000, 'Updates betw
 _SUMMARY_EVERY = flags.DEFINE_integer('summary_every', 100, 'Updates between summaries.')
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of networks and sampling.')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
+_PREPARE = flags.DEFINE_bool('prepare', None, 'Prepare the dataset when it is missing (default: '
+                             'only for rlif_adroit).')
+_TASK = flags.DEFINE_enum('task', 'pen', ['pen', 'door', 'hammer', 'relocate'],
+                          'Adroit task of the prepared dataset and of the evaluation.')
+_MANUAL_DIR = flags.DEFINE_string('manual_dir', None, 'Raw logs to prepare from (default: TFDS '
+                                  'manual dir, ~/tensorflow_datasets/downloads/manual/<dataset>).')
+_NUM_DEMOS = flags.DEFINE_integer('num_demos', 4, 'Preparing: expert demonstrations (round 0).')
+_PREPARE_ROUNDS = flags.DEFINE_integer('prepare_rounds', 0, 'Preparing: intervention rounds to '
+                                       'collect after round 0.')
+_EPISODES_PER_ROUND = flags.DEFINE_integer('episodes_per_round', 4,
+                                           'Preparing: episodes per intervention round.')
+_EVAL_EPISODES = flags.DEFINE_integer('eval_episodes', 5, 'Episodes to evaluate the exported '
+                                      'policy on in simulation (0: none).')
 
 
 def main(argv):
   del argv
+  from absl import logging
+  logging.set_verbosity(logging.WARNING)  # TFDS logs every dataset read at INFO
   import configs
   from trainer import rounds_data
   from trainer import train_loop
 
   data_dir = os.path.expanduser(_DATA_DIR.value)
+  prepare = _PREPARE.value if _PREPARE.value is not None else _DATASET.value == 'rlif_adroit'
+  if prepare:
+    try:
+      rounds_data.find_version_dir(data_dir, _DATASET.value)
+    except rounds_data.DatasetError:
+      from sim import prepare as prepare_lib
+      prepare_lib.prepare(
+          data_dir, _DATASET.value, _TASK.value,
+          _MANUAL_DIR.value or prepare_lib.default_manual_dir(_DATASET.value),
+          num_demos=_NUM_DEMOS.value, intervention_rounds=_PREPARE_ROUNDS.value,
+          episodes_per_round=_EPISODES_PER_ROUND.value, seed=_SEED.value)
   run_dir = os.path.abspath(_RUN_DIR.value or os.path.join('runs', _DATASET.value,
                                                            _LEARNER.value))
   try:
@@ -68,15 +100,43 @@ def main(argv):
     loop = train_loop.TrainLoop(config, settings, data_dir, _DATASET.value, run_dir)
     print(f'dataset: {loop.data.version_dir} (rounds {loop.data.rounds()})')
     print(f'learner: {_LEARNER.value} {settings}')
+    if (_LEARNER.value == 'rlpd'
+        and set(loop.data.rounds()) <= set(config.prior_rounds) and not config.follow):
+      print('note: the dataset holds prior data only (no intervention round): every RLIF reward '
+            'is 0, so RLPD has nothing to learn from yet; collect an intervention round '
+            '(--prepare_rounds=1 when preparing) or compare with --learner=bc')
     result = loop.run()
   except rounds_data.DatasetError as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
   print(f'trained {result["step"]} steps on rounds {result["joined"]}')
+  policy_dir = os.path.join(run_dir, 'policies', f'round_{max(result["joined"])}')
+  if _EVAL_EPISODES.value > 0:
+    _evaluate(loop.data, policy_dir, run_dir)
+  print(f'dataset:     {loop.data.version_dir}')
   print(f'checkpoints: {os.path.join(run_dir, "checkpoints")}')
   print(f'policies:    {os.path.join(run_dir, "policies")} (rounds {result["exported"]})')
   print(f'tensorboard: tensorboard --logdir {os.path.join(run_dir, "tensorboard")}')
   return 0
+
+
+def _evaluate(data, policy_dir: str, run_dir: str) -> None:
+  """Runs the exported policy alone in the simulator and prints its success rate."""
+  import json
+  from sim import loop as sim_loop
+  from sim import collector
+  from sim import tasks
+  task = tasks.get_task(_TASK.value)
+  if (data.observation_dim, data.action_dim) != (task.observation_dim, task.action_dim):
+    print(f'evaluation skipped: the dataset is {data.observation_dim}-D/{data.action_dim}-D, '
+          f'task {task.name} is {task.observation_dim}-D/{task.action_dim}-D (--task)')
+    return
+  result = sim_loop.evaluate(task, collector.load_saved_policy(policy_dir), _EVAL_EPISODES.value,
+                             _SEED.value)
+  with open(os.path.join(run_dir, 'evaluation.json'), 'w') as f:
+    json.dump({'policy': policy_dir, **result}, f, indent=1)
+  print(f'evaluation:  {task.name}, {result["episodes"]} episodes: success '
+        f'{result["success_rate"]:.2f}, mean return {result["mean_return"]:.1f}')
 
 
 if __name__ == '__main__':

@@ -63,6 +63,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
                critic_learning_rate: float = 3e-4,
                actor_learning_rate: float = 3e-4,
                temperature_learning_rate: float = 3e-4,
+               actor_update_after: int = 0,
                use_xla: bool = False,
                seed: Optional[int] = None,
                train_step_counter: Optional[tf.Variable] = None,
@@ -70,6 +71,11 @@ class RlpdAgent(transition_agent.TransitionAgent):
     """Builds the networks, optimizers and policies.
 
     `target_entropy` defaults to -|A|/2 (RLPD). `use_xla` compiles the train step with XLA
+    `actor_update_after` delays the actor and temperature updates until that many train calls
+    have updated the critics (0, RLPD's recipe: from the first call). A warm-started actor (the
+    simulation loop starts every learner from the same behaviour-cloning policy) is otherwise
+    pushed around by the gradients of untrained critics before they rate anything.
+    `use_xla` compiles the train step with XLA
     (jit_compile); off by default because on CPU the plain graph was ~10% faster
     (benchmarks/trainer_benchmark.py). XLA draws different random numbers for the same seed.
     `seed` fixes network initialization and every random draw of `train` (a stateful generator
@@ -87,6 +93,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
     self._gamma = gamma
     self._tau = tau
     self._critic_updates_per_step = critic_updates_per_step
+    self._actor_update_after = int(actor_update_after)
     self._backup_entropy = backup_entropy
     self._target_entropy = (-action_dim / 2.0 if target_entropy is None else float(target_entropy))
 
@@ -241,6 +248,26 @@ class RlpdAgent(transition_agent.TransitionAgent):
     self._polyak_update(self._tau)
     return metrics
 
+  def _actor_and_temperature_losses(self, observation, seed):
+    """The two losses without updating (during the critic warm-up)."""
+    actor_loss, log_prob = self._actor_loss_and_log_prob(observation, seed)
+    return actor_loss, self._temperature_loss_from_log_prob(log_prob), log_prob
+
+  def _actor_and_temperature_update(self, observation, seed):
+    actor_variables = self._actor.trainable_variables
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch(actor_variables)
+      actor_loss, log_prob = self._actor_loss_and_log_prob(observation, seed)
+    self._actor_optimizer.apply_gradients(
+        zip(tape.gradient(actor_loss, actor_variables), actor_variables))
+
+    with tf.GradientTape(watch_accessed_variables=False) as tape:
+      tape.watch(self._log_alpha)
+      temperature_loss = self._temperature_loss_from_log_prob(log_prob)
+    self._temperature_optimizer.apply_gradients(
+        [(tape.gradient(temperature_loss, self._log_alpha), self._log_alpha)])
+    return actor_loss, temperature_loss, log_prob
+
   def _train_step(self, experience: Transition) -> tf_agent.LossInfo:
     num_chunks = self._critic_updates_per_step
     chunks = tf.nest.map_structure(
@@ -265,18 +292,14 @@ class RlpdAgent(transition_agent.TransitionAgent):
 
     observation = chunks.observation[-1]
     alpha = tf.exp(self._log_alpha)
-    actor_variables = self._actor.trainable_variables
-    with tf.GradientTape(watch_accessed_variables=False) as tape:
-      tape.watch(actor_variables)
-      actor_loss, log_prob = self._actor_loss_and_log_prob(observation, seeds[:, 2])
-    self._actor_optimizer.apply_gradients(
-        zip(tape.gradient(actor_loss, actor_variables), actor_variables))
-
-    with tf.GradientTape(watch_accessed_variables=False) as tape:
-      tape.watch(self._log_alpha)
-      temperature_loss = self._temperature_loss_from_log_prob(log_prob)
-    self._temperature_optimizer.apply_gradients(
-        [(tape.gradient(temperature_loss, self._log_alpha), self._log_alpha)])
+    if self._actor_update_after > 0:
+      actor_loss, temperature_loss, log_prob = tf.cond(
+          self.train_step_counter >= self._actor_update_after,
+          lambda: self._actor_and_temperature_update(observation, seeds[:, 2]),
+          lambda: self._actor_and_temperature_losses(observation, seeds[:, 2]))
+    else:
+      actor_loss, temperature_loss, log_prob = self._actor_and_temperature_update(
+          observation, seeds[:, 2])
 
     self.train_step_counter.assign_add(1)
     metrics.update(actor_loss=actor_loss, temperature_loss=temperature_loss, temperature=alpha,

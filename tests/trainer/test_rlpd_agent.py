@@ -170,6 +170,25 @@ def test_one_train_call_is_g_critic_updates_and_one_actor_and_temperature_update
   assert all(np.isfinite(v.numpy()) for v in loss_info.extra.values())
 
 
+def test_actor_and_temperature_wait_for_the_critic_warm_up():
+  agent = make_agent(critic_updates_per_step=2, actor_update_after=3)
+  actor_before = [v.numpy() for v in agent.actor_network.variables]
+  log_alpha_before = agent.log_alpha.numpy()
+  for _ in range(3):
+    loss_info = agent.train(make_batch(8))
+    assert np.isfinite(float(loss_info.extra['actor_loss']))
+  assert agent.critic_optimizer.iterations.numpy() == 6
+  assert agent.actor_optimizer.iterations.numpy() == 0
+  assert agent.temperature_optimizer.iterations.numpy() == 0
+  for before, after in zip(actor_before, agent.actor_network.variables):
+    np.testing.assert_array_equal(before, after.numpy())
+  assert agent.log_alpha.numpy() == log_alpha_before
+  agent.train(make_batch(8))  # the 4th call: the counter reached 3
+  assert agent.actor_optimizer.iterations.numpy() == 1
+  assert agent.temperature_optimizer.iterations.numpy() == 1
+  assert agent.log_alpha.numpy() != log_alpha_before
+
+
 def test_target_critic_moves_by_polyak_after_each_update():
   agent = make_agent(tau=0.05)
   randomize(agent.critic_network, seed=1)

@@ -1,0 +1,29 @@
+"""The embedded default of `python -m trainer.main`, end to end on a tiny budget."""
+
+import json
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def test_quickstart_prepares_trains_evaluates_and_exports(tmp_path):
+  data_dir, run_dir = tmp_path / 'data', tmp_path / 'run'
+  command = [sys.executable, '-m', 'trainer.main', f'--data_dir={data_dir}',
+             f'--run_dir={run_dir}', f'--manual_dir={tmp_path / "no_manual"}', '--num_demos=1',
+             '--num_steps=10', '--eval_episodes=1', '--noprogress']
+  out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert 'collecting 1 pen demonstrations with the project expert' in out.stdout
+  assert 'note: the dataset holds prior data only' in out.stdout
+  assert f'dataset:     {data_dir}/rlif_adroit/1.0.0' in out.stdout
+  assert os.path.isdir(run_dir / 'policies' / 'round_0')
+  with open(run_dir / 'evaluation.json') as f:
+    evaluation = json.load(f)
+  assert evaluation['episodes'] == 1 and evaluation['success_rate'] in (0.0, 1.0)
+  assert len(os.listdir(data_dir / 'rlif_adroit_raw' / 'round_0')) == 1
+  # A second start finds the dataset and does not collect again.
+  again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert 'collecting' not in again.stdout
