@@ -3,19 +3,22 @@
 `PenPlanner` is receding-horizon MPPI on the `AdroitHandPen-v1` MuJoCo model. At every step it
 reads the bound environment's physics state, rolls out `num_samples` perturbed action sequences of
 `horizon` steps on a scratch `MjData` (`mujoco.rollout`, so the real environment is never stepped
-or changed), scores each sequence by the pen task's dense reward summed over the horizon, executes
-the first action of the score-weighted mean sequence, and keeps the rest, shifted by one step, as
-the next plan's starting point (warm start).
+or changed), scores each sequence by the pen task's dense reward plus two shaping terms summed
+over the horizon, executes the first action of the score-weighted mean sequence, and keeps the
+rest, shifted by one step, as the next plan's starting point (warm start). By default the
+rollouts use a coarser copy of the physics (one 10 ms step per environment step instead of five
+of 2 ms), which buys a horizon of 30 steps (0.3 s) in the time budget: the horizon mattered more
+than the accuracy of the model (see sim/EXPERTS.md).
 
 Binding. Planning needs the true simulator state (hand joint velocities, the pen's joint angles,
 the goal orientation), which the 45-dim observation does not carry in full, so a planner is bound
 to the environment the collector steps: `PenPlanner(config).bind(env)` or
 `project_expert('pen', env)`. `act(obs, rng)` then plans from `env`'s current state; `obs` is only
 checked against that state, so a planner bound to a different environment fails loudly instead
-of planning for the wrong pen. A new episode (the simulation clock went back: `env.reset`) clears
-the warm start. Sampling uses the `rng` the collector passes (seeded per episode), so an episode
-is reproducible from its seed; with `rng=None` the planner's own generator, seeded with
-`config.seed`, is used.
+of planning for the wrong pen. A new episode clears the warm start: the planner notices it when
+the simulation clock has not advanced since its last `act` (`env.reset` sets it back to 0).
+Sampling uses the `rng` the collector passes (seeded per episode), so an episode is reproducible
+from its seed; with `rng=None` the planner's own generator, seeded with `config.seed`, is used.
 
 The dense reward (gymnasium-robotics 1.4.2 `AdroitHandPenEnv.step`), with the pen's and the
 goal's unit axes `o`, `g` and the pen-to-goal-centre distance `d`:
@@ -27,8 +30,10 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Optional
+from typing import NamedTuple, Optional
 
+import mujoco
+from mujoco import rollout
 import numpy as np
 
 from sim import tasks as tasks_lib
@@ -38,7 +43,7 @@ GOAL_RADIUS = 0.075          # pen centre within this distance of the goal centr
 ORIENTATION_CLOSE = 0.9      # o.g above this earns the first bonus
 ORIENTATION_SUCCESS = 0.95   # o.g above this earns the second bonus and counts as success
 DROP_HEIGHT = 0.075          # pen centre below this height: dropped
-STATE_SPEC = None            # set lazily to mujoco.mjtState.mjSTATE_FULLPHYSICS (import cost)
+STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS  # time, qpos, qvel, act: what a step changes
 
 
 def rotate(vectors: np.ndarray, axis: np.ndarray, angles: np.ndarray) -> np.ndarray:
@@ -67,7 +72,6 @@ class PenKinematics:
 
   @classmethod
   def of(cls, env) -> 'PenKinematics':
-    import mujoco
     inner = env.unwrapped
     model, body = inner.model, inner.obj_body_id
     first, count = model.body_jntadr[body], model.body_jntnum[body]
@@ -94,6 +98,13 @@ class PenKinematics:
     return centre, (axis @ self.rotation.T) / self.length
 
 
+class Prediction(NamedTuple):
+  """What the planning model predicts after each step of each action sequence, [N, H]."""
+  reward: np.ndarray      # the dense reward the environment would pay
+  distance: np.ndarray    # pen centre to goal centre (m)
+  similarity: np.ndarray  # o.g, the cosine between the pen's and the goal's axes
+
+
 class NoProjectExpertError(KeyError):
   """The task has no expert that lives inside this repository."""
 
@@ -111,22 +122,25 @@ def pen_dense_reward(distance, similarity, height) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class PlannerConfig:
-  """MPPI settings. Actions are in the environment's normalised units [-1, 1] per joint."""
-  num_samples: int = 32          # action sequences rolled out per step (one is the unperturbed plan)
-  horizon: int = 12              # environment steps per sequence
+  """MPPI settings; the defaults are the measured pen expert (sim/EXPERTS.md). Actions are in
+  the environment's normalised units [-1, 1] per joint."""
+  num_samples: int = 48          # action sequences rolled out per step (one is the unperturbed plan)
+  horizon: int = 30              # environment steps per sequence
   noise_scale: float = 0.3       # std of the action perturbations
   noise_correlation: float = 0.5  # AR(1) coefficient of the perturbations along the horizon:
                                   # smooth perturbations move the pen further than white noise
   temperature: float = 0.1       # MPPI softmax temperature, in units of the score's std
   # Shaping added to the dense reward when scoring (planning only; the logged reward is the
   # environment's). Inside the goal the dense reward is nearly flat (o.g from 0.95 to 1 adds
-  # 0.05), so the plan hovers at the threshold and noise tips the pen out; and the pen's
-  # distance from the goal centre (where it starts) is the early sign of a drop.
-  orientation_weight: float = 0.0  # extra reward per unit of o.g
-  distance_weight: float = 0.0     # extra penalty per metre of pen-to-goal distance
-  substeps: Optional[int] = None  # physics steps per environment step in the planning model
-                                  # (None: the env's frame_skip, i.e. the exact dynamics; fewer
-                                  # steps with a longer timestep is faster and approximate)
+  # 0.05), so a plan hovers at the threshold and noise tips the pen out; and the pen leaving the
+  # goal centre (where it starts, in the palm) is the early sign of a drop, which the dense
+  # reward punishes only once the pen is below the palm. Without them the planner dropped the pen
+  # in most episodes.
+  orientation_weight: float = 5.0  # extra reward per unit of o.g
+  distance_weight: float = 40.0    # extra penalty per metre of pen-to-goal distance
+  substeps: Optional[int] = 1     # physics steps per environment step in the planning model
+                                  # (None: the env's frame_skip, 5, the exact dynamics; 1 is five
+                                  # times cheaper and approximate, and buys the long horizon)
   seed: int = 0                  # the planner's own sampling stream when `act` gets no rng
 
 
@@ -145,9 +159,6 @@ class PenPlanner:
     return PenPlanner(self.config, env)
 
   def _attach(self, env) -> None:
-    import mujoco
-    global STATE_SPEC
-    STATE_SPEC = mujoco.mjtState.mjSTATE_FULLPHYSICS
     inner = env.unwrapped
     if not hasattr(inner, 'obj_t_site_id') or not hasattr(inner, 'tar_t_site_id'):
       raise TypeError(f'PenPlanner needs an AdroitHandPen environment, got {type(inner).__name__}')
@@ -162,6 +173,7 @@ class PenPlanner:
       self._model = copy.copy(inner.model)
       self._model.opt.timestep = inner.model.opt.timestep * frame_skip / substeps
     self._substeps = substeps
+    self._scored_substep = round(substeps * (frame_skip - 1) / frame_skip)
     self._rollout_data = mujoco.MjData(self._model)
     self._kinematics = PenKinematics.of(env)
     self._state = np.empty(mujoco.mj_stateSize(inner.model, STATE_SPEC))
@@ -232,20 +244,19 @@ class PenPlanner:
   def scores(self, samples: np.ndarray) -> np.ndarray:
     """The dense reward summed over the horizon for each action sequence [N, H, A], starting
     from the bound environment's current state (which is left untouched)."""
-    rewards, distance, similarity = self._rollout(samples)
+    predicted = self.predict(samples)
     c = self.config
-    shaped = rewards + c.orientation_weight * similarity - c.distance_weight * distance
+    shaped = (predicted.reward + c.orientation_weight * predicted.similarity
+              - c.distance_weight * predicted.distance)
     return shaped.sum(axis=1)
 
   def rewards(self, samples: np.ndarray) -> np.ndarray:
     """The dense reward [N, H] after each step of each action sequence [N, H, A]."""
-    return self._rollout(samples)[0]
+    return self.predict(samples).reward
 
-  def _rollout(self, samples: np.ndarray):
-    """Rolls out action sequences [N, H, A] from the bound environment's current state;
-    returns the dense reward, the pen-to-goal distance and o.g, each [N, H]."""
-    import mujoco
-    from mujoco import rollout
+  def predict(self, samples: np.ndarray) -> 'Prediction':
+    """Rolls out action sequences [N, H, A] from the bound environment's current state in the
+    planning model; the dense reward, pen-to-goal distance and o.g after each step, [N, H]."""
     inner = self._inner
     mujoco.mj_getState(inner.model, inner.data, self._state, STATE_SPEC)
     if self._model is not inner.model:
@@ -256,11 +267,14 @@ class PenPlanner:
     states, _ = rollout.rollout(self._model, self._rollout_data, self._state[None], controls,
                                 initial_warmstart=inner.data.qacc_warmstart[None])
     # The environment reads positions from `data.xpos`/`site_xpos` after `mj_step`, which hold
-    # the kinematics of the state *before* the last physics step of the frame; score that state
-    # too, so that planned and executed rewards agree exactly.
-    before = np.concatenate([np.broadcast_to(self._state, (len(states), 1, len(self._state))),
-                             states], axis=1)
-    return self._reward_of_states(before[:, self._substeps - 1:-1:self._substeps])
+    # the kinematics of the state *before* the last physics step of the frame (8 ms into a 10 ms
+    # step); score the planning model's state nearest that time, so that with the exact physics
+    # planned and paid rewards agree exactly.
+    every = np.concatenate([np.broadcast_to(self._state, (len(states), 1, len(self._state))),
+                            states], axis=1)  # [N, 1 + H * substeps, nstate], from the start
+    first = self._scored_substep
+    return self._reward_of_states(every[:, first:first + samples.shape[1] * self._substeps:
+                                        self._substeps])
 
   def _reward_of_states(self, states: np.ndarray):
     """Dense reward, pen-to-goal distance and o.g of physics states [N, H, nstate]."""
@@ -272,16 +286,67 @@ class PenPlanner:
     centre, axis = self._kinematics.pose(states[..., 1:1 + nq])  # state = (time, qpos, ...)
     distance = np.linalg.norm(centre - goal_centre, axis=-1)
     similarity = axis @ goal_axis
-    return pen_dense_reward(distance, similarity, centre[..., 2]), distance, similarity
+    return Prediction(pen_dense_reward(distance, similarity, centre[..., 2]), distance,
+                      similarity)
 
 
-def project_expert(task, env, config: Optional[PlannerConfig] = None):
-  """The expert that lives in this repository for `task`, bound to `env` (the environment the
-  collector steps). Only the pen task has one (`PenPlanner`); other tasks raise
-  `NoProjectExpertError`."""
+def project_expert(task, env=None, config: Optional[PlannerConfig] = None) -> PenPlanner:
+  """The expert that lives in this repository for `task`, bound to `env`, the environment the
+  collector steps (`env=None`: unbound; call `.bind(env)` once the environment exists). Only the
+  pen task has one (`PenPlanner` with `PlannerConfig()`'s measured settings, see
+  sim/EXPERTS.md); other tasks raise `NoProjectExpertError`."""
   task = tasks_lib.get_task(task)
   if task.name != PEN_TASK:
     raise NoProjectExpertError(
         f'task {task.name!r} has no project-owned expert (only {PEN_TASK!r} does: '
         'sim.planner.PenPlanner); use a third-party expert file for it')
   return PenPlanner(config or PlannerConfig(), env)
+
+
+def measure(num_episodes: int, seed: int, config: Optional[PlannerConfig] = None,
+            episode_length: Optional[int] = None, log=None) -> dict:
+  """Success rate (the paper's pen rule) and seconds per step of the planner alone on
+  `num_episodes` episodes whose reset seeds are `collector.episode_seed(seed, 0, i)`, the initial
+  states `sim.experts.success_rate` uses, so the numbers compare with the DAPG expert's."""
+  import time
+  from sim import collector
+  env = tasks_lib.make_env(PEN_TASK, seed, episode_length)
+  expert = project_expert(PEN_TASK, env, config)
+  episodes, start = [], time.perf_counter()
+  try:
+    for i in range(num_episodes):
+      episode = collector.run_episode(env, PEN_TASK, expert,
+                                      seed=collector.episode_seed(seed, 0, i),
+                                      episode_length=episode_length)
+      episodes.append(episode)
+      if log:
+        log(f'episode {i}: success {episode.success}, success steps '
+            f'{int(episode.success_flags.sum())}, return {episode.episode_return:.1f}')
+  finally:
+    env.close()
+  seconds = time.perf_counter() - start
+  steps = sum(len(e.actions) for e in episodes)
+  return {'episodes': num_episodes, 'seed': seed,
+          'success_rate': float(np.mean([e.success for e in episodes])),
+          'successes': int(sum(e.success for e in episodes)),
+          'mean_return': float(np.mean([e.episode_return for e in episodes])),
+          'seconds_per_step': seconds / steps, 'seconds': seconds,
+          'expert': expert.describe()}
+
+
+def main(argv=None) -> None:
+  """python -m sim.planner --episodes 20 --seed 1000: measures the project-owned pen expert."""
+  import argparse
+  import json
+  parser = argparse.ArgumentParser(description=main.__doc__)
+  parser.add_argument('--episodes', type=int, default=20)
+  parser.add_argument('--seed', type=int, default=1000)
+  parser.add_argument('--config', default='{}',
+                      help='JSON overrides of PlannerConfig fields, e.g. {"num_samples": 32}')
+  args = parser.parse_args(argv)
+  config = PlannerConfig(**json.loads(args.config))
+  print(json.dumps(measure(args.episodes, args.seed, config, log=print)))
+
+
+if __name__ == '__main__':
+  main()

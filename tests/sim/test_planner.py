@@ -8,6 +8,7 @@ from sim import tasks
 
 # A shrunk problem: every `act` rolls out 4 sequences of 3 steps (12 environment steps).
 SMALL = planner_lib.PlannerConfig(num_samples=4, horizon=3)
+EXACT = planner_lib.PlannerConfig(num_samples=4, horizon=3, substeps=None)  # the env's physics
 
 
 @pytest.fixture
@@ -35,13 +36,28 @@ def test_dense_reward_by_hand():
 
 
 def test_planned_rewards_are_the_rewards_the_environment_pays(env):
-  expert = planner_lib.project_expert('pen', env, SMALL)
+  exact = planner_lib.project_expert('pen', env, EXACT)
+  coarse = planner_lib.project_expert('pen', env, SMALL)  # 1 physics step of 10 ms per step
   env.reset(seed=11)
   sequence = np.clip(np.random.default_rng(0).normal(0, 0.5, (1, 6, 24)), -1, 1)
-  planned = expert.rewards(sequence)[0]
+  planned, approximate = exact.rewards(sequence)[0], coarse.rewards(sequence)[0]
   paid = [env.step(action)[1] for action in sequence[0]]
   np.testing.assert_allclose(planned, paid, rtol=0, atol=1e-9)
   assert np.ptp(paid) > 1e-3  # the pen moved: the comparison is not between constants
+  assert np.abs(approximate - paid).max() < 0.03  # the coarse model is close, not exact
+
+
+def test_the_coarse_model_follows_the_turning_pen(env):
+  coarse = planner_lib.project_expert('pen', env, SMALL)  # 1 physics step of 10 ms per step
+  env.reset(seed=11)
+  sequence = np.full((1, 10, 24), 0.3)
+  predicted = coarse.predict(sequence).similarity[0]
+  observed = [env.step(action)[0] for action in sequence[0]]
+  # obs[42:45] = o - g for unit vectors, so o.g = 1 - |o - g|^2 / 2.
+  cosine = np.array([1.0 - 0.5 * np.sum(obs[42:45] ** 2) for obs in observed])
+  assert np.ptp(cosine) > 0.15                        # the pen turns by a lot
+  assert np.abs(predicted - cosine).max() < 0.05     # and the prediction follows it
+  assert env.unwrapped.model.opt.timestep == 0.002    # the env's physics is untouched
 
 
 def test_act_leaves_the_environment_untouched(env):
