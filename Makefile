@@ -15,8 +15,7 @@ $(STAMP): requirements.lock pyproject.toml
 setup: $(STAMP)
 
 quickstart: $(STAMP)
-	$(PY) -m pipeline.main
-	$(PY) -m trainer.main --dataset=rlif_sample --data_dir=/tmp/rlif_sample_data --num_steps=300
+	$(PY) -m trainer.main
 
 test: $(STAMP)
 	$(PY) -m pytest -q

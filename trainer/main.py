@@ -54,7 +54,7 @@ _TASK = flags.DEFINE_enum('task', 'pen', ['pen', 'door', 'hammer', 'relocate'],
 _MANUAL_DIR = flags.DEFINE_string('manual_dir', None, 'Raw logs to prepare from (default: TFDS '
                                   'manual dir, ~/tensorflow_datasets/downloads/manual/<dataset>).')
 _NUM_DEMOS = flags.DEFINE_integer('num_demos', 4, 'Preparing: expert demonstrations (round 0).')
-_PREPARE_ROUNDS = flags.DEFINE_integer('prepare_rounds', 0, 'Preparing: intervention rounds to '
+_PREPARE_ROUNDS = flags.DEFINE_integer('prepare_rounds', 1, 'Preparing: intervention rounds to '
                                        'collect after round 0.')
 _EPISODES_PER_ROUND = flags.DEFINE_integer('episodes_per_round', 4,
                                            'Preparing: episodes per intervention round.')

@@ -12,17 +12,21 @@ def test_quickstart_prepares_trains_evaluates_and_exports(tmp_path):
   data_dir, run_dir = tmp_path / 'data', tmp_path / 'run'
   command = [sys.executable, '-m', 'trainer.main', f'--data_dir={data_dir}',
              f'--run_dir={run_dir}', f'--manual_dir={tmp_path / "no_manual"}', '--num_demos=1',
-             '--num_steps=10', '--eval_episodes=1', '--noprogress']
+             '--episodes_per_round=1', '--num_steps=10', '--eval_episodes=1', '--noprogress']
   out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   assert 'collecting 1 pen demonstrations with the project expert' in out.stdout
-  assert 'note: the dataset holds prior data only' in out.stdout
+  # Round 1: a BC policy on round 0 acts, the expert takes over by the gating rule.
+  assert '[collection policy] exported policy after round 0' in out.stdout
+  assert 'round 1 joined (intervention data): 1 episodes, 200 transitions' in out.stdout
   assert f'dataset:     {data_dir}/rlif_adroit/1.0.0' in out.stdout
-  assert os.path.isdir(run_dir / 'policies' / 'round_0')
+  assert os.path.isdir(run_dir / 'policies' / 'round_1')
   with open(run_dir / 'evaluation.json') as f:
     evaluation = json.load(f)
   assert evaluation['episodes'] == 1 and evaluation['success_rate'] in (0.0, 1.0)
   assert len(os.listdir(data_dir / 'rlif_adroit_raw' / 'round_0')) == 1
+  assert len([f for f in os.listdir(data_dir / 'rlif_adroit_raw' / 'round_1')
+              if f.endswith('.npz')]) == 1
   # A second start finds the dataset and does not collect again.
   again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
   assert again.returncode == 0, again.stderr[-3000:]
