@@ -137,7 +137,7 @@ class PlannerConfig:
   # reward punishes only once the pen is below the palm. Without them the planner dropped the pen
   # in most episodes.
   orientation_weight: float = 5.0  # extra reward per unit of o.g
-  distance_weight: float = 40.0    # extra penalty per metre of pen-to-goal distance
+  distance_weight: float = 100.0   # extra penalty per metre of pen-to-goal distance
   substeps: Optional[int] = 1     # physics steps per environment step in the planning model
                                   # (None: the env's frame_skip, 5, the exact dynamics; 1 is five
                                   # times cheaper and approximate, and buys the long horizon)
