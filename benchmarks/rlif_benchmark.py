@@ -34,13 +34,21 @@ PAPER_PEN = {
     'bc': {'90': None, '40': None, '10': None},
 }
 PAPER_PEN_AVERAGE = {'rlif_value': 77.8, 'hg_dagger': 54.0, 'dagger': 40.9, 'bc': 54.1}
-METHOD_ORDER = ('rlif_value', 'rlif_random', 'hg_dagger', 'bc')
+METHOD_ORDER = ('rlif_value', 'rlif_value+slow_actor', 'rlif_random', 'rlif_random+slow_actor',
+                'hg_dagger', 'bc')
 # On top of configs/rlpd.json for the RLIF runs. Every learner starts from the same BC actor;
 # with RLPD's initial temperature of 1.0 and untrained critics, the first round's updates turned
 # that actor into a near-random one (pen, ~40% expert: BC 20% success -> 0% after round 1, on
 # the first attempt of this benchmark). A critic warm-up and a temperature matched to the
 # size of the -1/0 rewards keep what the actor knows while the critics learn.
 RLIF_OVERRIDES = (('initial_temperature', 0.01), ('actor_update_after', 500))
+# Variants of the RLIF learner settings, run as extra rows `<method>+<variant>`. `slow_actor`:
+# the first attempt still lost the BC actor within one round; Adam moves every actor weight by
+# about the learning rate per update however small and noisy the critic's action-gradient is,
+# so a 10x smaller actor learning rate bounds how far one round can drag the actor.
+RLIF_VARIANTS = {
+    'slow_actor': RLIF_OVERRIDES + (('actor_learning_rate', 3e-5),),
+}
 
 
 def run_dir(root, task, level, method, seed):
@@ -61,6 +69,7 @@ def load_rows(root, task):
             if line.strip():
               row = json.loads(line)
               row['level'] = level_dir[len('level'):]
+              row['method'] = run.rsplit('-s', 1)[0]  # the method, with its variant if any
               rows.append(row)
   return rows
 
@@ -146,7 +155,8 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--task', default='pen')
   parser.add_argument('--levels', default='40,10,90')
-  parser.add_argument('--methods', default=','.join(METHOD_ORDER))
+  parser.add_argument('--methods', default='rlif_value,rlif_random,hg_dagger,bc',
+                      help=f'comma-separated, from {METHOD_ORDER}')
   parser.add_argument('--seeds', default='0')
   parser.add_argument('--rounds', type=int, default=5)
   parser.add_argument('--episodes_per_round', type=int, default=20)
@@ -165,23 +175,26 @@ def main():
                f'(at most 100k env steps, the paper\'s DAgger budget), {args.num_demos} expert '
                f'demonstrations as round 0, {args.initial_updates} BC updates for the initial '
                f'policy, {args.updates_per_round} learner updates per round (configs/*.json '
-               f'settings; RLIF runs add {dict(RLIF_OVERRIDES)}), evaluation on '
+               f'settings; RLIF runs add {dict(RLIF_OVERRIDES)}; variants: {RLIF_VARIANTS}), evaluation on '
                f'{args.eval_episodes} episodes per round.')
   if not args.only_report:
     for level in args.levels.split(','):
       for seed in (int(s) for s in args.seeds.split(',')):
-        for method in args.methods.split(','):
+        for label in args.methods.split(','):
+          method, _, variant = label.partition('+')
+          overrides = (RLIF_VARIANTS[variant] if variant
+                       else RLIF_OVERRIDES if method.startswith('rlif') else ())
           spec = loop.LoopSpec(
               task=args.task, method=method, expert_noise=PEN_LEVELS[level], seed=seed,
               num_demos=args.num_demos, rounds=args.rounds,
               episodes_per_round=args.episodes_per_round, initial_updates=args.initial_updates,
               updates_per_round=args.updates_per_round, eval_episodes=args.eval_episodes,
               max_env_steps=100_000,
-              learner_overrides=RLIF_OVERRIDES if method.startswith('rlif') else ())
+              learner_overrides=overrides)
           start = time.perf_counter()
-          loop.RlifLoop(spec, run_dir(args.root, args.task, level, method, seed),
+          loop.RlifLoop(spec, run_dir(args.root, args.task, level, label, seed),
                         args.expert_dir, os.path.join(REPO, 'runs', 'reference')).run()
-          print(f'== level {level} {method} seed {seed}: {time.perf_counter() - start:.0f} s',
+          print(f'== level {level} {label} seed {seed}: {time.perf_counter() - start:.0f} s',
                 flush=True)
           write_report(load_rows(args.root, args.task), args.task, out_dir, spec_text)
   write_report(load_rows(args.root, args.task), args.task, out_dir, spec_text)
