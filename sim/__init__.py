@@ -2,6 +2,8 @@
 collector that deploys a policy under a (simulated) expert and writes raw logs for `pipeline/`.
 
 Modules: `tasks` (environments, success rules), `experts` (DAPG MLP experts and degraded ones),
-`intervention` (when the expert takes over), `collector` (rounds -> raw npz episodes),
-`human_demos` (the door human demonstrations as raw episodes).
+`planner` (the project-owned pen expert: MPPI planning on the simulator, bound to the env it
+acts in; `planner.project_expert('pen', env)`), `intervention` (when the expert takes over),
+`collector` (rounds -> raw npz episodes), `human_demos` (the door human demonstrations as raw
+episodes).
 """

@@ -242,8 +242,9 @@ class PenPlanner:
     return np.einsum('n,nha->ha', weights, samples)
 
   def scores(self, samples: np.ndarray) -> np.ndarray:
-    """The dense reward summed over the horizon for each action sequence [N, H, A], starting
-    from the bound environment's current state (which is left untouched)."""
+    """The planning score of each action sequence [N, H, A]: dense reward plus the config's
+    shaping terms, summed over the horizon, from the bound environment's current state (which is
+    left untouched)."""
     predicted = self.predict(samples)
     c = self.config
     shaped = (predicted.reward + c.orientation_weight * predicted.similarity
