@@ -7,8 +7,11 @@ Two sources, in this order:
   2. otherwise, the simulator: round 0 is `num_demos` demonstrations by the project's own expert
      (`sim.planner`, nothing from outside the repository), and, when asked, `intervention_rounds`
      rounds in which a behaviour-cloning policy trained on round 0 acts and the same expert takes
-     over by the HG-DAgger gating rule (action gap), written as raw logs and appended by the
-     pipeline.
+     over at random on about 30% of the steps (the RLIF paper's lowest random schedule, 4-step
+     holds), written as raw logs and appended by the pipeline. Random rather than gated: with a
+     handful of demonstrations the BC policy's actions are so far from the planner's that the
+     gating rule took over at step 0 and never let go (100% interventions, no -1 rewards, on the
+     first try); the value-based operator needs a reference agent, which `sim.loop` trains.
 
 Everything the simulator writes stays beside the dataset (`<data_dir>/<dataset>_raw/round_N/`),
 so the dataset can be rebuilt from it with `pipeline.main`.
@@ -81,7 +84,8 @@ def prepare(data_dir: str, dataset: str, task: str = 'pen', manual_dir: Optional
   if intervention_rounds:
     policy = _behaviour_cloning_policy(data_dir, dataset, raw_root, bc_updates, seed, log)
     for r in range(1, intervention_rounds + 1):
-      model = intervention_lib.make_model('gating', seed=seed + r)
+      model = intervention_lib.make_model(
+          'random', seed=seed + r, config=intervention_lib.RandomConfig(expert_fraction=0.3))
       out = os.path.join(raw_root, f'round_{r}')
       summary = collector.collect_round(task, policy, expert, model, episodes_per_round, out,
                                         seed, r, episode_length, progress=True)

@@ -28,7 +28,7 @@ _RUN_DIR = flags.DEFINE_string('run_dir', None,
 _LEARNER = flags.DEFINE_enum('learner', 'rlpd', ['rlpd', 'bc', 'hg_dagger'], 'Learner.')
 _CONFIG = flags.DEFINE_string('config', None, 'Learner settings JSON (default configs/<learner>.json).')
 _SET = flags.DEFINE_multi_string('set', [], 'Override a learner setting: key=JSON value.')
-_NUM_STEPS = flags.DEFINE_integer('num_steps', 2000, 'Updates on the rounds present at start.')
+_NUM_STEPS = flags.DEFINE_integer('num_steps', 1000, 'Updates on the rounds present at start.')
 _STEPS_PER_ROUND = flags.DEFINE_integer('steps_per_round', None,
                                         'With --follow: updates after each new round '
                                         '(default --num_steps).')
