@@ -136,6 +136,24 @@ def collect_round(task, policy: Callable, expert, intervention_model, num_episod
   """Runs `num_episodes` policy episodes under expert intervention and writes one raw npz per
   episode into `out_dir`. Returns a summary: episodes, steps, success_rate, mean_return,
   intervention_rate (share of steps under expert control), takeovers, paths."""
+  return _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_length,
+                  progress, policy, intervention_model)
+
+
+def expert_demonstrations(task, expert, num_episodes: int, out_dir: str, seed: int,
+                          episode_length: Optional[int] = None, round_index: int = 0,
+                          progress: bool = False) -> dict:
+  """Prior data: expert-only episodes, written without intervention flags (the pipeline gives
+  them all-zero rewards). Round 0 holds the initial demonstrations; the BC baseline collects
+  later rounds the same way, from the same initial states as `collect_round`'s episodes of that
+  round. Same summary as `collect_round`."""
+  return _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_length,
+                  progress)
+
+
+def _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_length, progress,
+             policy=None, intervention_model=None) -> dict:
+  """Episode i starts from `episode_seed(seed, round_index, i)`, with or without a policy."""
   import tensorflow as tf
   task = tasks_lib.get_task(task)
   tf.io.gfile.makedirs(out_dir)
@@ -146,44 +164,15 @@ def collect_round(task, policy: Callable, expert, intervention_model, num_episod
     for i in _episodes(num_episodes, progress, f'{task.name} round {round_index}'):
       episode = run_episode(env, task, expert, policy, intervention_model,
                             episode_seed(seed, round_index, i), episode_length)
-      eid = episode_id(task.name, round_index, seed, i)
+      if policy is None:
+        eid = (f'{task.name}-demo-s{seed}-{i:05d}' if round_index == 0
+               else f'{task.name}-demo-r{round_index}-s{seed}-{i:05d}')
+        origin = {'source': 'expert_demonstration'}
+      else:
+        eid = episode_id(task.name, round_index, seed, i)
+        origin = {'intervention_model': intervention_model.describe()}
       metadata = {
-          'episode_id': eid, 'task': task.name, 'round': round_index, 'seed': seed,
-          'intervention_model': intervention_model.describe(),
-          'expert': expert.describe() if hasattr(expert, 'describe') else repr(expert),
-          'success': episode.success, 'return': episode.episode_return,
-      }
-      path = os.path.join(out_dir, eid + '.npz')
-      _write(path, episode, metadata)
-      episodes.append(episode)
-      paths.append(path)
-  finally:
-    env.close()
-  return _summary(episodes, paths)
-
-
-def expert_demonstrations(task, expert, num_episodes: int, out_dir: str, seed: int,
-                          episode_length: Optional[int] = None, round_index: int = 0,
-                          progress: bool = False) -> dict:
-  """Prior data: expert-only episodes, written without intervention flags (the pipeline gives
-  them all-zero rewards). Round 0 holds the initial demonstrations; the BC baseline collects
-  later rounds the same way, from the same initial states as `collect_round`'s episodes of that
-  round. Same summary as `collect_round`."""
-  import tensorflow as tf
-  task = tasks_lib.get_task(task)
-  tf.io.gfile.makedirs(out_dir)
-  env = tasks_lib.make_env(task, seed, episode_length)
-  expert = bound(expert, env)
-  episodes, paths = [], []
-  try:
-    for i in _episodes(num_episodes, progress, f'{task.name} round {round_index}'):
-      episode = run_episode(env, task, expert, seed=episode_seed(seed, round_index, i),
-                            episode_length=episode_length)
-      eid = (f'{task.name}-demo-s{seed}-{i:05d}' if round_index == 0
-             else f'{task.name}-demo-r{round_index}-s{seed}-{i:05d}')
-      metadata = {
-          'episode_id': eid, 'task': task.name, 'round': round_index, 'seed': seed,
-          'source': 'expert_demonstration',
+          'episode_id': eid, 'task': task.name, 'round': round_index, 'seed': seed, **origin,
           'expert': expert.describe() if hasattr(expert, 'describe') else repr(expert),
           'success': episode.success, 'return': episode.episode_return,
       }
