@@ -5,5 +5,7 @@ Modules: `tasks` (environments, success rules), `experts` (DAPG MLP experts and 
 `planner` (the project-owned pen expert: MPPI planning on the simulator, bound to the env it
 acts in; `planner.project_expert('pen', env)`), `intervention` (when the expert takes over),
 `collector` (rounds -> raw npz episodes), `human_demos` (the door human demonstrations as raw
-episodes).
+episodes), `reference` (Q_ref for the value-based model: our RLPD agent on the dense reward),
+`loop` (the closed RLIF cycle and the baselines on equal budgets: `python -m sim.loop`),
+`prepare` (the quickstart's dataset: manual-dir raw logs or simulated rounds).
 """
