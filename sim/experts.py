@@ -151,7 +151,7 @@ class NoisyExpert:
   environment clips the result to [-1, 1]). noise_scale = 0 is the base expert; the success rate
   falls as noise_scale grows, which `calibrate` exploits.
   """
-  base: MlpExpert
+  base: object  # MlpExpert, or any expert with act(obs, rng) (e.g. sim.planner.PenPlanner)
   noise_scale: float
 
   def act(self, obs, rng: np.random.Generator) -> np.ndarray:
@@ -160,8 +160,13 @@ class NoisyExpert:
       return mean
     return mean + self.noise_scale * rng.standard_normal(np.shape(mean))
 
+  def bind(self, env) -> 'NoisyExpert':
+    """The same degradation of a base expert bound to `env` (see `collector.bound`)."""
+    return NoisyExpert(collector.bound(self.base, env), self.noise_scale)
+
   def describe(self) -> dict:
-    return {'kind': 'noisy', 'name': self.base.name, 'noise_scale': float(self.noise_scale)}
+    return {'kind': 'noisy', 'name': getattr(self.base, 'name', type(self.base).__name__),
+            'noise_scale': float(self.noise_scale)}
 
 
 @dataclasses.dataclass(frozen=True)

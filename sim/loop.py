@@ -125,15 +125,19 @@ def evaluate(task, policy: Callable, num_episodes: int, seed: int,
 class RlifLoop:
   """Runs one `LoopSpec` under `run_dir` (dataset, raw logs, learner runs, results)."""
 
-  def __init__(self, spec: LoopSpec, run_dir: str, expert_dir: str, reference_dir: str,
+  def __init__(self, spec: LoopSpec, run_dir: str, expert_dir: Optional[str], reference_dir: str,
                reference_spec: Optional[reference_lib.ReferenceSpec] = None,
                log: Callable[[str], None] = print):
     spec.check()
     self.spec, self.run_dir, self.log = spec, run_dir, log
     self.task = tasks_lib.get_task(spec.task)
     self.method = METHODS[spec.method]
-    self.base_expert = experts_lib.MlpExpert.load(
-        os.path.join(expert_dir, self.task.expert_file), self.task)
+    if expert_dir is None:  # the project's own expert (sim/planner.py), nothing from outside
+      from sim import planner
+      self.base_expert = planner.project_expert(self.task)
+    else:
+      self.base_expert = experts_lib.MlpExpert.load(
+          os.path.join(expert_dir, self.task.expert_file), self.task)
     self.expert = experts_lib.NoisyExpert(self.base_expert, spec.expert_noise)
     self.reference_dir = reference_dir
     self.reference_spec = reference_spec or reference_lib.ReferenceSpec(
@@ -325,7 +329,8 @@ def main(argv=None) -> None:
   parser.add_argument('--run_dir', default=None)
   parser.add_argument('--expert_dir', default=os.path.join(
       os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..', 'shared', 'experts',
-      'adroit'))
+      'adroit'), help="folder of <task>_dapg_expert.npz files, or 'project' for the "
+      "project's own expert (sim/planner.py; pen only)")
   parser.add_argument('--reference_dir', default='runs/reference')
   for field in ('num_demos', 'rounds', 'episodes_per_round', 'initial_updates',
                 'updates_per_round', 'eval_episodes', 'max_env_steps'):
@@ -343,7 +348,8 @@ def main(argv=None) -> None:
                   learner_overrides=tuple(configs.parse_overrides(args.set).items()))
   run_dir = args.run_dir or os.path.join(
       'runs', 'loop', f'{spec.task}-{spec.method}-noise{spec.expert_noise}-s{spec.seed}')
-  RlifLoop(spec, run_dir, args.expert_dir, args.reference_dir).run()
+  expert_dir = None if args.expert_dir == 'project' else args.expert_dir
+  RlifLoop(spec, run_dir, expert_dir, args.reference_dir).run()
 
 
 if __name__ == '__main__':

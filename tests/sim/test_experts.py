@@ -127,3 +127,18 @@ def test_calibrate_smoke_on_pen():
   found = experts.calibrate('pen', expert, 0.5, num_episodes=1, iterations=1, episode_length=20)
   assert 0.0 <= found.noise_scale <= 1.0 and 0.0 <= found.success_rate <= 1.0
   assert found.measured[found.noise_scale] == found.success_rate
+
+
+def test_noisy_expert_binds_a_planner_base_to_the_collector_env():
+  from sim import collector
+  from sim import planner
+  from sim import tasks
+  env = tasks.make_env('pen', seed=0, episode_length=3)
+  noisy = experts.NoisyExpert(planner.project_expert('pen'), 0.2)
+  bound = collector.bound(noisy, env)
+  assert isinstance(bound, experts.NoisyExpert) and bound.noise_scale == 0.2
+  assert bound.base.env is env and noisy.base.env is None
+  assert bound.describe() == {'kind': 'noisy', 'name': 'PenPlanner', 'noise_scale': 0.2}
+  episode = collector.run_episode(env, 'pen', bound, seed=5, episode_length=3)
+  assert episode.actions.shape == (3, 24) and np.all(np.abs(episode.actions) <= 1)
+  env.close()
