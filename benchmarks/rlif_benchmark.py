@@ -34,8 +34,8 @@ PAPER_PEN = {
     'bc': {'90': None, '40': None, '10': None},
 }
 PAPER_PEN_AVERAGE = {'rlif_value': 77.8, 'hg_dagger': 54.0, 'dagger': 40.9, 'bc': 54.1}
-METHOD_ORDER = ('rlif_value', 'rlif_value+slow_actor', 'rlif_random', 'rlif_random+slow_actor',
-                'hg_dagger', 'bc')
+METHOD_ORDER = ('rlif_value', 'rlif_value+slow_actor', 'rlif_value+bc_reg', 'rlif_random',
+                'rlif_random+bc_reg', 'hg_dagger', 'bc')
 # On top of configs/rlpd.json for the RLIF runs. Every learner starts from the same BC actor;
 # with RLPD's initial temperature of 1.0 and untrained critics, the first round's updates turned
 # that actor into a near-random one (pen, ~40% expert: BC 20% success -> 0% after round 1, on
@@ -46,8 +46,13 @@ RLIF_OVERRIDES = (('initial_temperature', 0.01), ('actor_update_after', 500))
 # the first attempt still lost the BC actor within one round; Adam moves every actor weight by
 # about the learning rate per update however small and noisy the critic's action-gradient is,
 # so a 10x smaller actor learning rate bounds how far one round can drag the actor.
+# `bc_reg`: slow_actor lost it too (round 1: 20% -> 0%), so the critics' action-gradients point
+# consistently off the logged actions, not just noisily; a TD3+BC-style behaviour term
+# (trainer/rlpd_agent.py `bc_weight`; 0.4 ~ TD3+BC's 2.5 / mean|Q| with |Q| ~ 1 here) holds the
+# actor near them while the -1 rewards reshape it.
 RLIF_VARIANTS = {
     'slow_actor': RLIF_OVERRIDES + (('actor_learning_rate', 3e-5),),
+    'bc_reg': RLIF_OVERRIDES + (('bc_weight', 0.4),),
 }
 
 

@@ -64,6 +64,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
                actor_learning_rate: float = 3e-4,
                temperature_learning_rate: float = 3e-4,
                actor_update_after: int = 0,
+               bc_weight: float = 0.0,
                use_xla: bool = False,
                seed: Optional[int] = None,
                train_step_counter: Optional[tf.Variable] = None,
@@ -75,6 +76,10 @@ class RlpdAgent(transition_agent.TransitionAgent):
     have updated the critics (0, RLPD's recipe: from the first call). A warm-started actor (the
     simulation loop starts every learner from the same behaviour-cloning policy) is otherwise
     pushed around by the gradients of untrained critics before they rate anything.
+    `bc_weight` > 0 adds a behaviour term to the actor loss in the manner of TD3+BC (Fujimoto &
+    Gu 2021): bc_weight * mean_batch sum_dims (tanh(mean(s)) - a)^2 over the batch's logged
+    actions; 0 (the default) is RLPD's recipe. It keeps the actor near the logged actions when
+    the critics, trained on little data, have action-gradients that point off the data.
     `use_xla` compiles the train step with XLA
     (jit_compile); off by default because on CPU the plain graph was ~10% faster
     (benchmarks/trainer_benchmark.py). XLA draws different random numbers for the same seed.
@@ -94,6 +99,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
     self._tau = tau
     self._critic_updates_per_step = critic_updates_per_step
     self._actor_update_after = int(actor_update_after)
+    self._bc_weight = float(bc_weight)
     self._backup_entropy = backup_entropy
     self._target_entropy = (-action_dim / 2.0 if target_entropy is None else float(target_entropy))
 
@@ -179,10 +185,13 @@ class RlpdAgent(transition_agent.TransitionAgent):
                                             target_members)
     return loss
 
-  def actor_loss(self, observation: tf.Tensor, seed: Optional[tf.Tensor] = None) -> tf.Tensor:
-    """mean(alpha * log pi(a|s) - mean over all E critics of Q_e(s, a)); eps from `seed`."""
+  def actor_loss(self, observation: tf.Tensor, seed: Optional[tf.Tensor] = None,
+                 data_action: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """mean(alpha * log pi(a|s) - mean over all E critics of Q_e(s, a)); eps from `seed`; plus,
+    with `bc_weight` > 0, bc_weight * mean(sum_dims (tanh(mean(s)) - data_action)^2)."""
     loss, _ = self._actor_loss_and_log_prob(observation,
-                                            self._draw_seed() if seed is None else seed)
+                                            self._draw_seed() if seed is None else seed,
+                                            data_action)
     return loss
 
   def temperature_loss(self, observation: tf.Tensor,
@@ -209,11 +218,16 @@ class RlpdAgent(transition_agent.TransitionAgent):
     }
     return loss, metrics
 
-  def _actor_loss_and_log_prob(self, observation, seed):
-    action, log_prob = self._sample_actions(observation, seed)
+  def _actor_loss_and_log_prob(self, observation, seed, data_action=None):
+    mean, log_std = self._actor.mean_and_log_std(observation)
+    action, log_prob = networks.tanh_gaussian_sample(mean, log_std, seed)
     q, _ = self._critic((observation, action))
     alpha = tf.stop_gradient(tf.exp(self._log_alpha))
-    return tf.reduce_mean(alpha * log_prob - tf.reduce_mean(q, axis=0)), log_prob
+    loss = tf.reduce_mean(alpha * log_prob - tf.reduce_mean(q, axis=0))
+    if self._bc_weight > 0 and data_action is not None:
+      loss += self._bc_weight * tf.reduce_mean(
+          tf.reduce_sum(tf.square(tf.tanh(mean) - data_action), axis=-1))
+    return loss, log_prob
 
   def _temperature_loss_from_log_prob(self, log_prob):
     return tf.reduce_mean(-self._log_alpha * tf.stop_gradient(log_prob + self._target_entropy))
@@ -248,16 +262,16 @@ class RlpdAgent(transition_agent.TransitionAgent):
     self._polyak_update(self._tau)
     return metrics
 
-  def _actor_and_temperature_losses(self, observation, seed):
+  def _actor_and_temperature_losses(self, observation, seed, data_action):
     """The two losses without updating (during the critic warm-up)."""
-    actor_loss, log_prob = self._actor_loss_and_log_prob(observation, seed)
+    actor_loss, log_prob = self._actor_loss_and_log_prob(observation, seed, data_action)
     return actor_loss, self._temperature_loss_from_log_prob(log_prob), log_prob
 
-  def _actor_and_temperature_update(self, observation, seed):
+  def _actor_and_temperature_update(self, observation, seed, data_action):
     actor_variables = self._actor.trainable_variables
     with tf.GradientTape(watch_accessed_variables=False) as tape:
       tape.watch(actor_variables)
-      actor_loss, log_prob = self._actor_loss_and_log_prob(observation, seed)
+      actor_loss, log_prob = self._actor_loss_and_log_prob(observation, seed, data_action)
     self._actor_optimizer.apply_gradients(
         zip(tape.gradient(actor_loss, actor_variables), actor_variables))
 
@@ -290,16 +304,16 @@ class RlpdAgent(transition_agent.TransitionAgent):
                                (tf.constant(0), no_metrics), parallel_iterations=1)
     metrics = dict(metrics)
 
-    observation = chunks.observation[-1]
+    observation, data_action = chunks.observation[-1], chunks.action[-1]
     alpha = tf.exp(self._log_alpha)
     if self._actor_update_after > 0:
       actor_loss, temperature_loss, log_prob = tf.cond(
           self.train_step_counter >= self._actor_update_after,
-          lambda: self._actor_and_temperature_update(observation, seeds[:, 2]),
-          lambda: self._actor_and_temperature_losses(observation, seeds[:, 2]))
+          lambda: self._actor_and_temperature_update(observation, seeds[:, 2], data_action),
+          lambda: self._actor_and_temperature_losses(observation, seeds[:, 2], data_action))
     else:
       actor_loss, temperature_loss, log_prob = self._actor_and_temperature_update(
-          observation, seeds[:, 2])
+          observation, seeds[:, 2], data_action)
 
     self.train_step_counter.assign_add(1)
     metrics.update(actor_loss=actor_loss, temperature_loss=temperature_loss, temperature=alpha,
@@ -318,7 +332,8 @@ class RlpdAgent(transition_agent.TransitionAgent):
     experience = Transition(*experience)
     seeds = self._rng.make_seeds(3)
     critic_loss = self.critic_loss(experience, seed=seeds[:, 0])
-    actor_loss = self.actor_loss(experience.observation, seed=seeds[:, 1])
+    actor_loss = self.actor_loss(experience.observation, seed=seeds[:, 1],
+                                 data_action=experience.action)
     temperature_loss = self.temperature_loss(experience.observation, seed=seeds[:, 2])
     return tf_agent.LossInfo(
         loss=critic_loss + actor_loss + temperature_loss,

@@ -146,6 +146,26 @@ def test_actor_loss_uses_mean_over_all_critics(agent):
   assert abs(np.mean(0.3 * log_prob - q.min(0)) - expected) > 1e-3
 
 
+def test_actor_loss_behaviour_term_is_weighted_squared_error_to_the_logged_action():
+  agent = make_agent(bc_weight=0.5)
+  agent.log_alpha.assign(math.log(0.3))
+  batch = make_batch(6)
+  observation = batch.observation.numpy()
+  action, log_prob = np_policy_sample(agent, observation, SEED)
+  q = np_critic(agent.critic_network, observation, action)
+  mean, _ = np_actor_mean_log_std(agent.actor_network, observation)
+  bc = np.mean(np.sum((np.tanh(mean) - batch.action.numpy()) ** 2, axis=-1))
+  expected = np.mean(0.3 * log_prob - q.mean(0)) + 0.5 * bc
+  np.testing.assert_allclose(
+      agent.actor_loss(batch.observation, seed=SEED, data_action=batch.action).numpy(),
+      expected, rtol=1e-5)
+  assert bc > 0.1  # the term is not negligible here, so the check above can fail
+  assert np.isfinite(float(agent.train(batch).loss))  # and the train step uses it
+  # Without logged actions (or with weight 0) it is the RLPD actor loss.
+  np.testing.assert_allclose(agent.actor_loss(batch.observation, seed=SEED).numpy(),
+                             expected - 0.5 * bc, rtol=1e-5)
+
+
 def test_temperature_loss_and_default_target_entropy(agent):
   assert agent.target_entropy == -ACT_DIM / 2
   agent.log_alpha.assign(math.log(0.3))
