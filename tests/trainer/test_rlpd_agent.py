@@ -160,10 +160,10 @@ def test_actor_loss_behaviour_term_is_weighted_squared_error_to_the_logged_actio
       agent.actor_loss(batch.observation, seed=SEED, data_action=batch.action).numpy(),
       expected, rtol=1e-5)
   assert bc > 0.1  # the term is not negligible here, so the check above can fail
-  assert np.isfinite(float(agent.train(batch).loss))  # and the train step uses it
   # Without logged actions (or with weight 0) it is the RLPD actor loss.
   np.testing.assert_allclose(agent.actor_loss(batch.observation, seed=SEED).numpy(),
                              expected - 0.5 * bc, rtol=1e-5)
+  assert np.isfinite(float(agent.train(batch).loss))  # and the train step runs with it
 
 
 def test_temperature_loss_and_default_target_entropy(agent):
