@@ -144,7 +144,8 @@ def _plots(runs, out_dir):
         values = np.mean([[100 * c[i][key][field] for i in range(n)] for c in curves], axis=0)
         steps = [curves[0][i]['env_steps'] / 1000 for i in range(n)]
         start = 0 if key == 'eval' else 1  # round 0 is the demonstrations: no interventions
-        ax.plot(steps[start:], values[start:], marker='o', label=f'{method} ({len(curves)})')
+        ax.plot(steps[start:], values[start:], marker='o', label=f'{method} ({len(curves)})',
+                color=f'C{METHOD_ORDER.index(method)}')  # one colour per method in every panel
       ax.set_title(f'pen, ~{level}% expert')
       ax.set_xlabel('env steps (thousands)')
       ax.set_ylabel(ylabel)
