@@ -89,8 +89,9 @@ def write_report(rows, task, out_dir, spec_text):
   for row in rows:
     runs.setdefault((row['level'], row['method'], row['seed']), []).append(row)
   lines = [f'# RLIF benchmark on Adroit {task}', '', spec_text, '',
-           'Success % of the policy alone after the last finished round (mean over seeds, '
-           'seeds in brackets); round 0 is the shared initial BC policy. Expert = the '
+           'Success % of the policy alone after the last round every seed finished (mean over '
+           'seeds, each seed in brackets; 20 evaluation episodes each, so one seed\'s number has a '
+           'standard error of about 10 points); round 0 is the shared initial BC policy. Expert = the '
            'collecting expert\'s own success in round 0 (its demonstrations).', '',
            '| expert level | method | rounds done | env steps | initial (BC) | final | best round '
            '| expert | interventions, last round | paper (1M steps) |',
@@ -101,6 +102,10 @@ def write_report(rows, task, out_dir, spec_text):
       if not seeds:
         continue
       per_seed = [sorted(runs[(level, method, s)], key=lambda r: r['round']) for s in seeds]
+      # Seeds are compared at the last round all of them finished (a run still going counts
+      # with what it has, and the others are cut to the same round).
+      n = min(len(r) for r in per_seed)
+      per_seed = [r[:n] for r in per_seed]
       final = [100 * r[-1]['eval']['success_rate'] for r in per_seed]
       initial = [100 * r[0]['eval']['success_rate'] for r in per_seed]
       best = [100 * max(x['eval']['success_rate'] for x in r) for r in per_seed]
@@ -109,7 +114,7 @@ def write_report(rows, task, out_dir, spec_text):
                        if len(r) > 1]
       paper = PAPER_PEN.get(method, {}).get(level) if task == 'pen' else None
       lines.append(
-          f'| ~{level}% | {method} | {min(len(r) - 1 for r in per_seed)} | '
+          f'| ~{level}% | {method} | {n - 1} | '
           f'{min(r[-1]["env_steps"] for r in per_seed)} | {np.mean(initial):.0f} | '
           f'**{np.mean(final):.0f}** ({", ".join(f"{v:.0f}" for v in final)}) | '
           f'{np.mean(best):.0f} | {np.mean(expert):.0f} | '
