@@ -151,37 +151,49 @@ def expert_demonstrations(task, expert, num_episodes: int, out_dir: str, seed: i
                   progress)
 
 
+def run_episodes(task, expert, num_episodes: int, seed: int, round_index: int = 0,
+                 episode_length: Optional[int] = None, policy: Optional[Callable] = None,
+                 intervention_model=None, progress: bool = False):
+  """Yields (i, Episode) for episodes i = 0..num_episodes-1 of a round, episode i starting from
+  `reset(seed=episode_seed(seed, round_index, i))`: the same initial states for every expert or
+  policy given the same (seed, round_index). One environment serves them all; `expert` is bound
+  to it (`bound`), and it is closed when the generator ends."""
+  task = tasks_lib.get_task(task)
+  env = tasks_lib.make_env(task, seed, episode_length)
+  expert = bound(expert, env)
+  try:
+    for i in _episodes(num_episodes, progress, f'{task.name} round {round_index}'):
+      yield i, run_episode(env, task, expert, policy, intervention_model,
+                           episode_seed(seed, round_index, i), episode_length)
+  finally:
+    env.close()
+
+
 def _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_length, progress,
              policy=None, intervention_model=None) -> dict:
-  """Episode i starts from `episode_seed(seed, round_index, i)`, with or without a policy."""
+  """Writes the episodes of `run_episodes` as raw npz files, with or without a policy."""
   import tensorflow as tf
   task = tasks_lib.get_task(task)
   tf.io.gfile.makedirs(out_dir)
-  env = tasks_lib.make_env(task, seed, episode_length)
-  expert = bound(expert, env)
   episodes, paths = [], []
-  try:
-    for i in _episodes(num_episodes, progress, f'{task.name} round {round_index}'):
-      episode = run_episode(env, task, expert, policy, intervention_model,
-                            episode_seed(seed, round_index, i), episode_length)
-      if policy is None:
-        eid = (f'{task.name}-demo-s{seed}-{i:05d}' if round_index == 0
-               else f'{task.name}-demo-r{round_index}-s{seed}-{i:05d}')
-        origin = {'source': 'expert_demonstration'}
-      else:
-        eid = episode_id(task.name, round_index, seed, i)
-        origin = {'intervention_model': intervention_model.describe()}
-      metadata = {
-          'episode_id': eid, 'task': task.name, 'round': round_index, 'seed': seed, **origin,
-          'expert': expert.describe() if hasattr(expert, 'describe') else repr(expert),
-          'success': episode.success, 'return': episode.episode_return,
-      }
-      path = os.path.join(out_dir, eid + '.npz')
-      _write(path, episode, metadata)
-      episodes.append(episode)
-      paths.append(path)
-  finally:
-    env.close()
+  for i, episode in run_episodes(task, expert, num_episodes, seed, round_index, episode_length,
+                                 policy, intervention_model, progress):
+    if policy is None:
+      eid = (f'{task.name}-demo-s{seed}-{i:05d}' if round_index == 0
+             else f'{task.name}-demo-r{round_index}-s{seed}-{i:05d}')
+      origin = {'source': 'expert_demonstration'}
+    else:
+      eid = episode_id(task.name, round_index, seed, i)
+      origin = {'intervention_model': intervention_model.describe()}
+    metadata = {
+        'episode_id': eid, 'task': task.name, 'round': round_index, 'seed': seed, **origin,
+        'expert': expert.describe() if hasattr(expert, 'describe') else repr(expert),
+        'success': episode.success, 'return': episode.episode_return,
+    }
+    path = os.path.join(out_dir, eid + '.npz')
+    _write(path, episode, metadata)
+    episodes.append(episode)
+    paths.append(path)
   return _summary(episodes, paths)
 
 

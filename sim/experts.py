@@ -185,16 +185,8 @@ def success_rate(task, expert, num_episodes: int, seed: int,
   Episode i starts from the environment's reset with the seed the collector would give it, so
   two experts measured with the same `seed` face the same initial states.
   """
-  task = tasks_lib.get_task(task)
-  env = tasks_lib.make_env(task, seed, episode_length)
-  expert = collector.bound(expert, env)
-  try:
-    wins = [collector.run_episode(env, task, expert, seed=collector.episode_seed(seed, 0, i),
-                                  episode_length=episode_length).success
-            for i in range(num_episodes)]
-  finally:
-    env.close()
-  return float(np.mean(wins))
+  return float(np.mean([episode.success for _, episode in collector.run_episodes(
+      task, expert, num_episodes, seed, episode_length=episode_length)]))
 
 
 def calibrate(task, expert: MlpExpert, target_success: float, num_episodes: int = 10,

@@ -36,6 +36,7 @@ from sim import reference as reference_lib
 from sim import tasks as tasks_lib
 
 INITIAL = 'initial'  # run folder of the shared initial (BC) policy
+EVAL_ROUND = 10_000  # evaluation episodes' seeds: episode_seed(seed, EVAL_ROUND, i)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,10 +77,14 @@ class LoopSpec:
   episode_length: Optional[int] = None  # None: the task's (tests shorten it)
   max_env_steps: Optional[int] = None   # refuse a spec whose budget exceeds this
 
+  def env_steps_through(self, round_index: int) -> int:
+    """Environment steps the policy rounds 1..round_index cost (round 0 is prior data)."""
+    length = self.episode_length or tasks_lib.get_task(self.task).episode_length
+    return round_index * self.episodes_per_round * length
+
   @property
   def env_steps(self) -> int:
-    length = self.episode_length or tasks_lib.get_task(self.task).episode_length
-    return self.rounds * self.episodes_per_round * length
+    return self.env_steps_through(self.rounds)
 
   def check(self) -> None:
     if self.method not in METHODS:
@@ -107,16 +112,8 @@ def evaluate(task, policy: Callable, num_episodes: int, seed: int,
              episode_length: Optional[int] = None, name: str = 'policy') -> dict:
   """The policy alone (no expert) on `num_episodes` fixed initial states: success rate by the
   task's rule, mean return of the dense reward (reported, never trained on)."""
-  task = tasks_lib.get_task(task)
-  env = tasks_lib.make_env(task, seed, episode_length)
-  actor = PolicyActor(policy, name)
-  try:
-    episodes = [collector.run_episode(env, task, actor,
-                                      seed=collector.episode_seed(seed, 10_000, i),
-                                      episode_length=episode_length)
-                for i in range(num_episodes)]
-  finally:
-    env.close()
+  episodes = [episode for _, episode in collector.run_episodes(
+      task, PolicyActor(policy, name), num_episodes, seed, EVAL_ROUND, episode_length)]
   return {'success_rate': float(np.mean([e.success for e in episodes])),
           'mean_return': float(np.mean([e.episode_return for e in episodes])),
           'episodes': num_episodes}
@@ -239,7 +236,9 @@ class RlifLoop:
       return policy_dir
     overrides = {} if run_name == INITIAL else dict(self.spec.learner_overrides)
     settings = configs.load_settings(learner, overrides=overrides)
-    prior_rounds = tuple(range(round_index + 1)) if learner == 'bc' else (0,)
+    # Rounds of expert-only episodes (all of BC's) are prior data like the demonstrations.
+    prior_rounds = (tuple(range(round_index + 1)) if self.method.intervention is None
+                    else (0,))
     config = train_loop.LoopConfig(
         learner=learner, batch_size=self.spec.batch_size, prior_fraction=self.spec.prior_fraction,
         prior_rounds=prior_rounds, num_steps=num_steps, steps_per_round=num_steps, follow=True,
@@ -262,14 +261,15 @@ class RlifLoop:
     self.log(f'{spec.method} on {self.task.name}, expert noise {spec.expert_noise}, seed '
              f'{spec.seed}: {spec.rounds} rounds x {spec.episodes_per_round} episodes '
              f'({spec.env_steps} env steps) -> {self.run_dir}')
-    policy_dir = None
+    policy = None  # the newest exported policy, loaded once: evaluated, then deployed
     for r in range(spec.rounds + 1):
       start = time.perf_counter()
       if r in done:
-        policy_dir = self._policy_dir(r)
+        policy = None
         continue
-      deployed = collector.load_saved_policy(policy_dir) if r > 0 else None
-      collected = self._collect(r, deployed)
+      if r > 0 and policy is None:  # resuming after rounds finished by an earlier run
+        policy = collector.load_saved_policy(self._policy_dir(r - 1))
+      collected = self._collect(r, policy)
       appended = self._append(r)
       if r == 0:
         policy_dir = self._train('bc', 0, spec.initial_updates, INITIAL)
@@ -278,12 +278,12 @@ class RlifLoop:
                      if spec.warm_start_actor else None)
         policy_dir = self._train(self.method.learner, r, spec.updates_per_round, 'learner',
                                  init_from)
-      evaluation = evaluate(self.task, collector.load_saved_policy(policy_dir),
-                            spec.eval_episodes, spec.seed, spec.episode_length)
+      policy = collector.load_saved_policy(policy_dir)
+      evaluation = evaluate(self.task, policy, spec.eval_episodes, spec.seed,
+                            spec.episode_length)
       row = {'round': r, 'method': spec.method, 'task': self.task.name,
              'expert_noise': spec.expert_noise, 'seed': spec.seed,
-             'env_steps': r * spec.episodes_per_round * (spec.episode_length
-                                                         or self.task.episode_length),
+             'env_steps': spec.env_steps_through(r),
              'collection': collected, 'pipeline': appended, 'eval': evaluation,
              'seconds': round(time.perf_counter() - start, 1)}
       self._record(row)

@@ -54,29 +54,23 @@ def dense_reward_transitions(task, expert, spec: ReferenceSpec) -> dict:
   reward times `spec.reward_scale`. Episodes end by truncation, so discounts are 1 except into a
   true terminal state."""
   from trainer import pairing
-  task = tasks_lib.get_task(task)
-  env = tasks_lib.make_env(task, spec.seed, spec.episode_length)
   parts = []
-  try:
-    for level, scale in enumerate(spec.noise_scales):
-      actor = experts_lib.NoisyExpert(expert, float(scale))
-      for i in range(spec.episodes_per_level):
-        episode = collector.run_episode(
-            env, task, actor, seed=collector.episode_seed(spec.seed + 7919, level, i),
-            episode_length=spec.episode_length)
-        T = len(episode.actions)
-        discount = np.ones(T, np.float32)
-        discount[-1] = 0.0 if episode.terminated else 1.0
-        parts.append({
-            'observation': episode.observations[:-1],
-            'action': episode.actions,
-            'reward': (episode.rewards * spec.reward_scale).astype(np.float32),
-            'discount': discount,
-            'next_observation': episode.observations[1:],
-            'is_intervention': np.zeros(T, bool),
-        })
-  finally:
-    env.close()
+  for level, scale in enumerate(spec.noise_scales):
+    actor = experts_lib.NoisyExpert(expert, float(scale))
+    # Level l's episodes start from episode_seed(seed + 7919, l, i): held apart from the rounds.
+    for _, episode in collector.run_episodes(task, actor, spec.episodes_per_level,
+                                             spec.seed + 7919, level, spec.episode_length):
+      T = len(episode.actions)
+      discount = np.ones(T, np.float32)
+      discount[-1] = 0.0 if episode.terminated else 1.0
+      parts.append({
+          'observation': episode.observations[:-1],
+          'action': episode.actions,
+          'reward': (episode.rewards * spec.reward_scale).astype(np.float32),
+          'discount': discount,
+          'next_observation': episode.observations[1:],
+          'is_intervention': np.zeros(T, bool),
+      })
   return pairing.concatenate(parts)
 
 
@@ -114,21 +108,15 @@ def ranking_accuracy(reference: Callable, task, expert, noise_scale: float = 0.5
   """How often Q_ref rates the expert's action above a noisy version of it, over the states of
   `num_episodes` held-out expert episodes: 0.5 is chance, 1.0 a perfect ranking. The number that
   says whether the value-based intervention model has something to go on."""
-  task = tasks_lib.get_task(task)
-  env = tasks_lib.make_env(task, seed, episode_length)
   rng = np.random.default_rng(seed)
   wins, total = 0, 0
-  try:
-    for i in range(num_episodes):
-      episode = collector.run_episode(env, task, expert, seed=collector.episode_seed(seed, 0, i),
-                                      episode_length=episode_length)
-      obs = episode.observations[:-1]
-      good = episode.actions
-      bad = np.clip(good + noise_scale * rng.standard_normal(good.shape), -1, 1)
-      wins += int(np.sum(reference(obs, good) > reference(obs, bad)))
-      total += len(obs)
-  finally:
-    env.close()
+  for _, episode in collector.run_episodes(task, expert, num_episodes, seed,
+                                           episode_length=episode_length):
+    obs = episode.observations[:-1]
+    good = episode.actions
+    bad = np.clip(good + noise_scale * rng.standard_normal(good.shape), -1, 1)
+    wins += int(np.sum(reference(obs, good) > reference(obs, bad)))
+    total += len(obs)
   return wins / max(total, 1)
 
 
