@@ -9,8 +9,9 @@ resumable (the loop records every finished round), so the script can be stopped 
 again across sessions and picks up where it stopped. After every finished run it rewrites the
 report: benchmarks/results/rlif_<task>/{results.md, runs.jsonl, success.png, interventions.png}.
 
-Expert levels are the calibrated `NoisyExpert` noise scales of sim/EXPERTS.md (success measured
-there with the paper's final-step pen rule).
+Expert levels are the calibrated `NoisyExpert` noise scales of `sim.experts.CALIBRATED_NOISE`
+(sim/EXPERTS.md: pen success by the paper's final-step rule, door/hammer/relocate by D4RL's).
+`--task door|hammer|relocate` runs those rows; the paper reports per-level numbers for pen only.
 """
 
 from __future__ import annotations
@@ -24,9 +25,6 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-# Paper's level name -> noise scale on the shipped pen expert (sim/EXPERTS.md: measured success
-# 0.84 / 0.36 / 0.14 on 50 check episodes).
-PEN_LEVELS = {'90': 0.0, '40': 0.5625, '10': 0.75}
 # RLIF paper, Table 1 (Adroit pen, success %, 1M env steps for RLIF, 100k for the DAgger family).
 # Per level only RLIF's numbers are given there.
 PAPER_PEN = {'rlif_value': {'90': 88.5, '40': 80.9, '10': 64.0}}
@@ -117,15 +115,16 @@ def write_report(rows, task, out_dir, spec_text):
           f'{np.mean(best):.0f} | {np.mean(expert):.0f} | '
           f'{f"{np.mean(interventions):.0f}%" if interventions else "-"} | '
           f'{paper if paper is not None else "-"} |')
-  lines += ['', 'Paper (Table 1, pen, mean over the three expert levels): RLIF '
-            f'{PAPER_PEN_AVERAGE["rlif_value"]}, HG-DAgger {PAPER_PEN_AVERAGE["hg_dagger"]}, '
-            f'DAgger {PAPER_PEN_AVERAGE["dagger"]}, BC {PAPER_PEN_AVERAGE["bc"]}.']
+  if task == 'pen':
+    lines += ['', 'Paper (Table 1, pen, mean over the three expert levels): RLIF '
+              f'{PAPER_PEN_AVERAGE["rlif_value"]}, HG-DAgger {PAPER_PEN_AVERAGE["hg_dagger"]}, '
+              f'DAgger {PAPER_PEN_AVERAGE["dagger"]}, BC {PAPER_PEN_AVERAGE["bc"]}.']
   with open(os.path.join(out_dir, 'results.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
-  _plots(runs, out_dir)
+  _plots(runs, task, out_dir)
 
 
-def _plots(runs, out_dir):
+def _plots(runs, task, out_dir):
   import matplotlib
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt
@@ -148,7 +147,7 @@ def _plots(runs, out_dir):
         start = 0 if key == 'eval' else 1  # round 0 is the demonstrations: no interventions
         ax.plot(steps[start:], values[start:], marker='o', label=f'{method} ({len(curves)})',
                 color=f'C{METHOD_ORDER.index(method)}')  # one colour per method in every panel
-      ax.set_title(f'pen, ~{level}% expert')
+      ax.set_title(f'{task}, ~{level}% expert')
       ax.set_xlabel('env steps (thousands)')
       ax.set_ylabel(ylabel)
       ax.set_ylim(-2, 102)
@@ -175,10 +174,15 @@ def main():
   parser.add_argument('--root', default=os.path.join(REPO, 'runs', 'benchmark'))
   parser.add_argument('--expert_dir', default=os.path.join(REPO, '..', 'shared', 'experts',
                                                            'adroit'))
+  parser.add_argument('--tag', default='',
+                      help='a name for a grid with other budgets (e.g. 100k): its runs go to '
+                           'ROOT/<task>_<tag>/ and its report to results/rlif_<task>_<tag>/')
   parser.add_argument('--only_report', action='store_true')
   args = parser.parse_args()
+  grid = f'{args.task}_{args.tag}' if args.tag else args.task
+  from sim import experts as experts_lib
   from sim import loop
-  out_dir = os.path.join(REPO, 'benchmarks', 'results', f'rlif_{args.task}')
+  out_dir = os.path.join(REPO, 'benchmarks', 'results', f'rlif_{grid}')
   spec_text = (f'Budget per run: {args.rounds} rounds x {args.episodes_per_round} episodes '
                f'(at most 100k env steps, the paper\'s DAgger budget), {args.num_demos} expert '
                f'demonstrations as round 0, {args.initial_updates} BC updates for the initial '
@@ -193,19 +197,20 @@ def main():
           overrides = (RLIF_VARIANTS[variant] if variant
                        else RLIF_OVERRIDES if method.startswith('rlif') else ())
           spec = loop.LoopSpec(
-              task=args.task, method=method, expert_noise=PEN_LEVELS[level], seed=seed,
+              task=args.task, method=method, seed=seed,
+              expert_noise=experts_lib.calibrated_noise(args.task, level),
               num_demos=args.num_demos, rounds=args.rounds,
               episodes_per_round=args.episodes_per_round, initial_updates=args.initial_updates,
               updates_per_round=args.updates_per_round, eval_episodes=args.eval_episodes,
               max_env_steps=100_000,
               learner_overrides=overrides)
           start = time.perf_counter()
-          loop.RlifLoop(spec, run_dir(args.root, args.task, level, label, seed),
+          loop.RlifLoop(spec, run_dir(args.root, grid, level, label, seed),
                         args.expert_dir, os.path.join(REPO, 'runs', 'reference')).run()
           print(f'== level {level} {label} seed {seed}: {time.perf_counter() - start:.0f} s',
                 flush=True)
-          write_report(load_rows(args.root, args.task), args.task, out_dir, spec_text)
-  write_report(load_rows(args.root, args.task), args.task, out_dir, spec_text)
+          write_report(load_rows(args.root, grid), args.task, out_dir, spec_text)
+  write_report(load_rows(args.root, grid), args.task, out_dir, spec_text)
   print(open(os.path.join(out_dir, 'results.md')).read())
 
 

@@ -31,6 +31,26 @@ EXPERT_ARRAYS = (
 INPUT_SCALE_EPS = 1e-8
 
 
+# The calibrated suboptimal experts: task -> paper level name ('90', '40', '10' for ~90/40/10%
+# success) -> `NoisyExpert` noise scale on the task's shipped DAPG expert. Measured with
+# `python -m sim.experts` (sim/EXPERTS.md has the runs, the levels tried and the check rates).
+CALIBRATED_NOISE = {
+    'pen': {'90': 0.0, '40': 0.5625, '10': 0.75},
+    'door': {'90': 0.0938, '40': 0.2188, '10': 0.2969},
+    'hammer': {'90': 0.1875, '40': 0.375, '10': 0.5},
+    'relocate': {'90': 0.0938, '40': 0.1719, '10': 0.2188},
+}
+
+
+def calibrated_noise(task, level: str) -> float:
+  """The noise scale of `task`'s calibrated ~`level`% expert (CALIBRATED_NOISE)."""
+  name = tasks_lib.get_task(task).name
+  levels = CALIBRATED_NOISE.get(name, {})
+  if level not in levels:
+    raise KeyError(f'no calibrated ~{level}% expert for {name!r}; calibrated: {sorted(levels)}')
+  return levels[level]
+
+
 class ExpertFileError(ValueError):
   """An expert file that is not in the documented npz format."""
 
@@ -254,12 +274,16 @@ def main(argv=None) -> None:
       'adroit'))
   parser.add_argument('--episodes', type=int, default=20)
   parser.add_argument('--check_episodes', type=int, default=50)
+  parser.add_argument('--max_noise', type=float, default=1.0,
+                      help='upper end of the bisection bracket on the noise scale')
+  parser.add_argument('--iterations', type=int, default=4)
   args = parser.parse_args(argv)
   task = tasks_lib.get_task(args.task)
   expert = MlpExpert.load(os.path.join(args.expert_dir, task.expert_file), task)
   start = time.perf_counter()
   rows = measure_levels(task, expert, [float(t) for t in args.targets.split(',')],
-                        args.episodes, args.check_episodes)
+                        args.episodes, args.check_episodes, max_noise=args.max_noise,
+                        iterations=args.iterations)
   for row in rows:
     print(json.dumps(row))
   print(f'total {time.perf_counter() - start:.1f} s')

@@ -137,8 +137,8 @@ class RlifLoop:
           os.path.join(expert_dir, self.task.expert_file), self.task)
     self.expert = experts_lib.NoisyExpert(self.base_expert, spec.expert_noise)
     self.reference_dir = reference_dir
-    self.reference_spec = reference_spec or reference_lib.ReferenceSpec(
-        episode_length=spec.episode_length)
+    self.reference_spec = reference_spec or reference_lib.ReferenceSpec.for_task(
+        self.task, episode_length=spec.episode_length)
     self.data_dir = os.path.join(run_dir, 'data')
     self.dataset = f'rlif_{self.task.name}'
     self.results_path = os.path.join(run_dir, 'results.jsonl')

@@ -43,6 +43,15 @@ class ReferenceSpec:
   seed: int = 0
   episode_length: Optional[int] = None  # None: the task's (tests shorten it)
 
+  @classmethod
+  def for_task(cls, task, **overrides) -> 'ReferenceSpec':
+    """The default recipe with noise levels fitted to `task`'s expert: five evenly spaced scales
+    from 0 to 4/3 of its calibrated ~10% level, so the data spans the expert, the benchmark's
+    degraded experts and somewhat worse (pen: 0, 0.25, ..., 1.0, the class default)."""
+    top = 4 / 3 * experts_lib.calibrated_noise(task, '10')
+    scales = tuple(round(float(s), 4) for s in np.linspace(0.0, top, 5))
+    return cls(**{'noise_scales': scales, **overrides})
+
   def key(self, expert_describe: dict) -> str:
     blob = json.dumps({'spec': dataclasses.asdict(self), 'expert': expert_describe},
                       sort_keys=True, default=list)

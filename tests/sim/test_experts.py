@@ -142,3 +142,25 @@ def test_noisy_expert_binds_a_planner_base_to_the_collector_env():
   episode = collector.run_episode(env, 'pen', bound, seed=5, episode_length=3)
   assert episode.actions.shape == (3, 24) and np.all(np.abs(episode.actions) <= 1)
   env.close()
+
+
+def test_calibrated_levels_are_looked_up_per_task_and_order_the_noise():
+  for task, levels in experts.CALIBRATED_NOISE.items():
+    assert set(levels) == {'90', '40', '10'}, task
+    assert 0 <= levels['90'] < levels['40'] < levels['10'], task
+    assert experts.calibrated_noise(task, '40') == levels['40']
+  with pytest.raises(KeyError, match=r"no calibrated ~50% expert for 'door'"):
+    experts.calibrated_noise('door', '50')
+  with pytest.raises(KeyError, match='unknown task'):
+    experts.calibrated_noise('walker', '40')
+
+
+def test_calibrated_door_levels_degrade_the_expert_as_measured():
+  """sim/EXPERTS.md: door's base expert succeeds on every episode, its ~10% level rarely."""
+  door = experts.MlpExpert.load(shared_files.expert_path('door'), 'door')
+  rate = {level: experts.success_rate(
+      'door', experts.NoisyExpert(door, experts.calibrated_noise('door', level) if level else 0.0),
+      num_episodes=10, seed=1000) for level in ('', '40', '10')}
+  assert rate[''] == 1.0
+  assert rate[''] > rate['40'] >= rate['10']
+  assert rate['10'] <= 0.3

@@ -65,3 +65,15 @@ def test_reference_agent_is_trained_once_then_reused(tmp_path, pen_expert):
   # Another recipe is another agent, in another folder.
   other = reference.ReferenceSpec(**{**TINY.__dict__, 'num_updates': 11})
   assert other.key(pen_expert.describe()) != TINY.key(pen_expert.describe())
+
+
+def test_spec_for_task_spans_the_tasks_calibrated_levels():
+  # Pen's fitted levels are the class default, so the pen agent cached before keeps its key.
+  assert reference.ReferenceSpec.for_task('pen') == reference.ReferenceSpec()
+  door = reference.ReferenceSpec.for_task('door', episode_length=7)
+  ten = experts.calibrated_noise('door', '10')
+  assert door.noise_scales[0] == 0.0 and len(door.noise_scales) == 5
+  assert door.noise_scales[3] == pytest.approx(ten, abs=1e-4)
+  assert door.noise_scales[-1] == pytest.approx(4 / 3 * ten, abs=1e-4)
+  assert door.episode_length == 7
+  assert door.key({'name': 'door'}) != reference.ReferenceSpec(episode_length=7).key({'name': 'door'})
