@@ -29,6 +29,7 @@ sys.path.insert(0, REPO)
 # Per level only RLIF's numbers are given there.
 PAPER_PEN = {'rlif_value': {'90': 88.5, '40': 80.9, '10': 64.0}}
 PAPER_PEN_AVERAGE = {'rlif_value': 77.8, 'hg_dagger': 54.0, 'dagger': 40.9, 'bc': 54.1}
+MILESTONE_STEPS = 20_000  # longer grids also report success at every multiple of this
 METHOD_ORDER = ('rlif_value', 'rlif_value+slow_actor', 'rlif_value+bc_reg', 'rlif_random',
                 'rlif_random+bc_reg', 'hg_dagger', 'bc')
 # On top of configs/rlpd.json for the RLIF runs. Every learner starts from the same BC actor;
@@ -83,14 +84,16 @@ def write_report(rows, task, out_dir, spec_text):
   runs = {}
   for row in rows:
     runs.setdefault((row['level'], row['method'], row['seed']), []).append(row)
+  long_runs = any(row['env_steps'] > MILESTONE_STEPS for row in rows)
   lines = [f'# RLIF benchmark on Adroit {task}', '', spec_text, '',
            'Success % of the policy alone after the last round every seed finished (mean over '
            'seeds, each seed in brackets; 20 evaluation episodes each, so one seed\'s number has a '
            'standard error of about 10 points); round 0 is the shared initial BC policy. Expert = the '
            'collecting expert\'s own success in round 0 (its demonstrations).', '',
            '| expert level | method | rounds done | env steps | initial (BC) | final | best round '
-           '| expert | interventions, last round | paper (1M steps) |',
-           '|---|---|---|---|---|---|---|---|---|---|']
+           '| expert | interventions, last round | paper (1M steps) |'
+           + (' success every 20k steps |' if long_runs else ''),
+           '|---|---|---|---|---|---|---|---|---|---|' + ('---|' if long_runs else '')]
   for level in sorted({k[0] for k in runs}, key=lambda x: -int(x)):
     for method in METHOD_ORDER:
       seeds = sorted(s for (lv, m, s) in runs if lv == level and m == method)
@@ -108,13 +111,14 @@ def write_report(rows, task, out_dir, spec_text):
       interventions = [100 * r[-1]['collection']['intervention_rate'] for r in per_seed
                        if len(r) > 1]
       paper = PAPER_PEN.get(method, {}).get(level) if task == 'pen' else None
+      curve = _milestones(per_seed)
       lines.append(
           f'| ~{level}% | {method} | {n - 1} | '
           f'{min(r[-1]["env_steps"] for r in per_seed)} | {np.mean(initial):.0f} | '
           f'**{np.mean(final):.0f}** ({", ".join(f"{v:.0f}" for v in final)}) | '
           f'{np.mean(best):.0f} | {np.mean(expert):.0f} | '
           f'{f"{np.mean(interventions):.0f}%" if interventions else "-"} | '
-          f'{paper if paper is not None else "-"} |')
+          f'{paper if paper is not None else "-"} |' + (f' {curve} |' if long_runs else ''))
   if task == 'pen':
     lines += ['', 'Paper (Table 1, pen, mean over the three expert levels): RLIF '
               f'{PAPER_PEN_AVERAGE["rlif_value"]}, HG-DAgger {PAPER_PEN_AVERAGE["hg_dagger"]}, '
@@ -122,6 +126,18 @@ def write_report(rows, task, out_dir, spec_text):
   with open(os.path.join(out_dir, 'results.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
   _plots(runs, task, out_dir)
+
+
+def _milestones(per_seed) -> str:
+  """Mean success % over seeds at every MILESTONE_STEPS env steps the runs reached, e.g.
+  '20k 45, 40k 60'."""
+  import numpy as np
+  out = []
+  for i, row in enumerate(per_seed[0]):
+    if row['env_steps'] and row['env_steps'] % MILESTONE_STEPS == 0:
+      value = np.mean([100 * r[i]['eval']['success_rate'] for r in per_seed])
+      out.append(f'{row["env_steps"] // 1000}k {value:.0f}')
+  return ', '.join(out) or '-'
 
 
 def _plots(runs, task, out_dir):

@@ -1,0 +1,59 @@
+import json
+import os
+
+from benchmarks import rlif_benchmark as bench
+
+STEPS_PER_ROUND = 4000
+
+
+def _row(round_index, seed, success, expert=0.35, interventions=0.25):
+  return {'round': round_index, 'seed': seed, 'env_steps': round_index * STEPS_PER_ROUND,
+          'eval': {'success_rate': success},
+          'collection': {'success_rate': expert if round_index == 0 else 0.5,
+                         'intervention_rate': 0.0 if round_index == 0 else interventions}}
+
+
+def _write_run(root, grid, level, label, seed, successes, **kwargs):
+  path = bench.run_dir(root, grid, level, label, seed)
+  os.makedirs(path)
+  with open(os.path.join(path, 'results.jsonl'), 'w') as f:
+    for i, success in enumerate(successes):
+      f.write(json.dumps(_row(i, seed, success, **kwargs)) + '\n')
+
+
+def _table(out_dir):
+  with open(os.path.join(out_dir, 'results.md')) as f:
+    text = f.read()
+  return text, {tuple(cell.strip() for cell in line.split('|')[1:3]): line
+                for line in text.splitlines() if line.startswith('| ~')}
+
+
+def test_report_compares_seeds_at_the_round_all_of_them_finished(tmp_path):
+  root, out = str(tmp_path / 'runs'), str(tmp_path / 'out')
+  # Seed 0 is two rounds ahead of seed 1: both are read at round 1.
+  _write_run(root, 'pen', '40', 'rlif_value+bc_reg', 0, [0.2, 0.5, 0.9, 1.0])
+  _write_run(root, 'pen', '40', 'rlif_value+bc_reg', 1, [0.3, 0.6])
+  _write_run(root, 'pen', '40', 'bc', 0, [0.2, 0.4], interventions=0.0)
+  rows = bench.load_rows(root, 'pen')
+  assert {(r['level'], r['method'], r['seed']) for r in rows} == {
+      ('40', 'rlif_value+bc_reg', 0), ('40', 'rlif_value+bc_reg', 1), ('40', 'bc', 0)}
+  bench.write_report(rows, 'pen', out, 'spec')
+  text, table = _table(out)
+  # rounds done, env steps, initial, final (seeds), best, expert, interventions, paper
+  assert table[('~40%', 'rlif_value+bc_reg')] == (
+      '| ~40% | rlif_value+bc_reg | 1 | 4000 | 25 | **55** (50, 60) | 55 | 35 | 25% | - |')
+  assert table[('~40%', 'bc')] == '| ~40% | bc | 1 | 4000 | 20 | **40** (40) | 40 | 35 | 0% | - |'
+  assert 'Paper (Table 1, pen' in text
+  assert 'success every 20k steps' not in text  # a 20k-step grid has no milestone column
+  for plot in ('success.png', 'interventions.png'):
+    assert os.path.getsize(os.path.join(out, plot)) > 1000
+
+
+def test_long_grids_report_success_every_20k_steps_and_other_tasks_no_paper_line(tmp_path):
+  root, out = str(tmp_path / 'runs'), str(tmp_path / 'out')
+  successes = [0.1 * i for i in range(11)]  # 10 rounds of 4000 steps: 40k env steps
+  _write_run(root, 'door_100k', '10', 'hg_dagger', 0, successes)
+  bench.write_report(bench.load_rows(root, 'door_100k'), 'door', out, 'spec')
+  text, table = _table(out)
+  assert table[('~10%', 'hg_dagger')].endswith('| - | 20k 50, 40k 100 |')
+  assert 'Paper (Table 1' not in text
