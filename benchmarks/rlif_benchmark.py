@@ -88,8 +88,8 @@ def write_report(rows, task, out_dir, spec_text):
   lines = [f'# RLIF benchmark on Adroit {task}', '', spec_text, '',
            'Success % of the policy alone after the last round every seed finished (mean over '
            'seeds, each seed in brackets; 20 evaluation episodes each, so one seed\'s number has a '
-           'standard error of about 10 points); round 0 is the shared initial BC policy. Expert = the '
-           'collecting expert\'s own success in round 0 (its demonstrations).', '',
+           'standard error of about 10 points); round 0 is the shared initial BC policy. '
+           'Expert = the collecting expert\'s own success in round 0 (its demonstrations).', '',
            '| expert level | method | rounds done | env steps | initial (BC) | final | best round '
            '| expert | interventions, last round | paper (1M steps) |'
            + (' success every 20k steps |' if long_runs else ''),
@@ -203,7 +203,8 @@ def main():
                f'(at most 100k env steps, the paper\'s DAgger budget), {args.num_demos} expert '
                f'demonstrations as round 0, {args.initial_updates} BC updates for the initial '
                f'policy, {args.updates_per_round} learner updates per round (configs/*.json '
-               f'settings; RLIF runs add {dict(RLIF_OVERRIDES)}; variants: {RLIF_VARIANTS}), evaluation on '
+               f'settings; RLIF runs add {dict(RLIF_OVERRIDES)}; variants: {RLIF_VARIANTS}), '
+               f'evaluation on '
                f'{args.eval_episodes} episodes per round.')
   if not args.only_report:
     for level in args.levels.split(','):

@@ -216,9 +216,9 @@ def calibrate(task, expert: MlpExpert, target_success: float, num_episodes: int 
 
   Bisection on [0, max_noise], assuming success falls with noise: measure the ends, then halve the
   bracket `iterations` times (if the base expert is already at or below the target, it is the
-  answer; if `max_noise` is still above it, the search ends at `max_noise`), each level measured on the same `num_episodes` initial states (common
-  random numbers keep the comparison between levels fair). Returns the level whose measured rate
-  is nearest the target. With few episodes the rate is coarse (1/num_episodes steps) and noisy;
+  answer; if `max_noise` is still above it, the search ends at `max_noise`), each level measured
+  on the same `num_episodes` initial states (common random numbers keep the comparison between
+  levels fair). Returns the level whose measured rate is nearest the target. With few episodes the rate is coarse (1/num_episodes steps) and noisy;
   re-measure the chosen level on fresh seeds before reporting it.
   """
   start = time.perf_counter()

@@ -76,4 +76,5 @@ def test_spec_for_task_spans_the_tasks_calibrated_levels():
   assert door.noise_scales[3] == pytest.approx(ten, abs=1e-4)
   assert door.noise_scales[-1] == pytest.approx(4 / 3 * ten, abs=1e-4)
   assert door.episode_length == 7
-  assert door.key({'name': 'door'}) != reference.ReferenceSpec(episode_length=7).key({'name': 'door'})
+  pen_levels = reference.ReferenceSpec(episode_length=7)
+  assert door.key({'name': 'door'}) != pen_levels.key({'name': 'door'})
