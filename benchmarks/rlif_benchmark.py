@@ -17,6 +17,7 @@ Expert levels are the calibrated `NoisyExpert` noise scales of `sim.experts.CALI
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -30,26 +31,61 @@ sys.path.insert(0, REPO)
 PAPER_PEN = {'rlif_value': {'90': 88.5, '40': 80.9, '10': 64.0}}
 PAPER_PEN_AVERAGE = {'rlif_value': 77.8, 'hg_dagger': 54.0, 'dagger': 40.9, 'bc': 54.1}
 MILESTONE_STEPS = 20_000  # longer grids also report success at every multiple of this
-METHOD_ORDER = ('rlif_value', 'rlif_value+slow_actor', 'rlif_value+bc_reg', 'rlif_random',
-                'rlif_random+bc_reg', 'hg_dagger', 'bc')
-# On top of configs/rlpd.json for the RLIF runs. Every learner starts from the same BC actor;
-# with RLPD's initial temperature of 1.0 and untrained critics, the first round's updates turned
-# that actor into a near-random one (pen, ~40% expert: BC 20% success -> 0% after round 1, on
-# the first attempt of this benchmark). A critic warm-up and a temperature matched to the
-# size of the -1/0 rewards keep what the actor knows while the critics learn.
-RLIF_OVERRIDES = (('initial_temperature', 0.01), ('actor_update_after', 500))
-# Variants of the RLIF learner settings, run as extra rows `<method>+<variant>`. `slow_actor`:
-# the first attempt still lost the BC actor within one round; Adam moves every actor weight by
-# about the learning rate per update however small and noisy the critic's action-gradient is,
-# so a 10x smaller actor learning rate bounds how far one round can drag the actor.
-# `bc_reg`: slow_actor lost it too (round 1: 20% -> 0%), so the critics' action-gradients point
-# consistently off the logged actions, not just noisily; a TD3+BC-style behaviour term
-# (trainer/rlpd_agent.py `bc_weight`; 0.4 ~ TD3+BC's 2.5 / mean|Q| with |Q| ~ 1 here) holds the
-# actor near them while the -1 rewards reshape it.
-RLIF_VARIANTS = {
-    'slow_actor': RLIF_OVERRIDES + (('actor_learning_rate', 3e-5),),
-    'bc_reg': RLIF_OVERRIDES + (('bc_weight', 0.4),),
+METHOD_ORDER = ('rlif_value', 'rlif_random', 'rlpd_value', 'hg_dagger', 'bc')
+# Variants: rows `<method>+<variant>[+<variant>...]`, each variant a change to the run's
+# `LoopSpec` on top of the method's default (the RLIF methods run configs/rlif.toml unchanged).
+# They are the ablations that decided configs/rlif.toml (`--tag ablation`, pen ~40%); budgets
+# stay equal: every variant spends the same env steps, and the round-size variants keep the
+# learner updates per env step.
+
+
+def _learner(**settings):
+  return lambda spec: dataclasses.replace(
+      spec, learner_overrides=tuple(dict(spec.learner_overrides, **settings).items()))
+
+
+def _round_size(factor):
+  """Rounds `factor` times smaller and `factor` times more of them: same env steps and the same
+  updates per env step, nearer the paper's continual updates."""
+  return lambda spec: dataclasses.replace(
+      spec, rounds=spec.rounds * factor, episodes_per_round=spec.episodes_per_round // factor,
+      updates_per_round=spec.updates_per_round // factor)
+
+
+VARIANTS = {
+    # The behaviour term on demonstrated actions only (prior data, human-controlled steps).
+    'bc_demo': _learner(bc_actions='demonstrated'),
+    'bc_all': _learner(bc_actions='all'),
+    'bc0.2': _learner(bc_weight=0.2),
+    'bc1': _learner(bc_weight=1.0),
+    # Critic updates per env step: G critic updates per train call, 1,000 calls per 4,000 steps.
+    'g4': _learner(critic_updates_per_step=4),    # 1 per env step
+    'g8': _learner(critic_updates_per_step=8),    # 2 per env step
+    'g20': _learner(critic_updates_per_step=20),  # 5 per env step (the paper's)
+    # Critic warm-up before the actor moves (train calls).
+    'warmup0': _learner(actor_update_after=0),
+    'warmup2000': _learner(actor_update_after=2000),
+    'rounds4x': _round_size(4),  # 20 rounds of 5 episodes
+    'prior0.25': lambda spec: dataclasses.replace(spec, prior_fraction=0.25),
+    'prior0.75': lambda spec: dataclasses.replace(spec, prior_fraction=0.75),
+    'drop': lambda spec: dataclasses.replace(spec, takeover='drop'),
 }
+
+
+def apply_variants(spec, label: str):
+  """The `LoopSpec` of row `label` = method[+variant...]: `spec` with each variant applied."""
+  for variant in label.split('+')[1:]:
+    if variant not in VARIANTS:
+      raise ValueError(f'unknown variant {variant!r} in {label!r}; known: {sorted(VARIANTS)}')
+    spec = VARIANTS[variant](spec)
+  return spec
+
+
+def row_order(label: str):
+  """Report order: the methods' order, each method's variants after it, alphabetically."""
+  method = label.split('+')[0]
+  return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER),
+          label != method, label)
 
 
 def run_dir(root, task, level, method, seed):
@@ -94,8 +130,9 @@ def write_report(rows, task, out_dir, spec_text):
            '| expert | interventions, last round | paper (1M steps) |'
            + (' success every 20k steps |' if long_runs else ''),
            '|---|---|---|---|---|---|---|---|---|---|' + ('---|' if long_runs else '')]
+  labels = sorted({k[1] for k in runs}, key=row_order)
   for level in sorted({k[0] for k in runs}, key=lambda x: -int(x)):
-    for method in METHOD_ORDER:
+    for method in labels:
       seeds = sorted(s for (lv, m, s) in runs if lv == level and m == method)
       if not seeds:
         continue
@@ -146,12 +183,13 @@ def _plots(runs, task, out_dir):
   import matplotlib.pyplot as plt
   import numpy as np
   levels = sorted({k[0] for k in runs}, key=lambda x: -int(x))
+  labels = sorted({k[1] for k in runs}, key=row_order)
   for key, name, ylabel in (('eval', 'success.png', 'policy success %'),
                             ('collection', 'interventions.png', 'intervention rate %')):
     fig, axes = plt.subplots(1, max(len(levels), 1), figsize=(5 * max(len(levels), 1), 3.6),
                              squeeze=False)
     for ax, level in zip(axes[0], levels):
-      for method in METHOD_ORDER:
+      for method in sorted({k[1] for k in runs}, key=row_order):
         curves = [sorted(r, key=lambda x: x['round'])
                   for (lv, m, s), r in runs.items() if lv == level and m == method]
         if not curves:
@@ -162,7 +200,7 @@ def _plots(runs, task, out_dir):
         steps = [curves[0][i]['env_steps'] / 1000 for i in range(n)]
         start = 0 if key == 'eval' else 1  # round 0 is the demonstrations: no interventions
         ax.plot(steps[start:], values[start:], marker='o', label=f'{method} ({len(curves)})',
-                color=f'C{METHOD_ORDER.index(method)}')  # one colour per method in every panel
+                color=f'C{labels.index(method) % 10}')  # one colour per row in every panel
       ax.set_title(f'{task}, ~{level}% expert')
       ax.set_xlabel('env steps (thousands)')
       ax.set_ylabel(ylabel)
@@ -179,7 +217,8 @@ def main():
   parser.add_argument('--task', default='pen')
   parser.add_argument('--levels', default='40,10,90')
   parser.add_argument('--methods', default='rlif_value,rlif_random,hg_dagger,bc',
-                      help=f'comma-separated, from {METHOD_ORDER}')
+                      help=f'comma-separated rows, each a method from {METHOD_ORDER} with '
+                           'optional +variant suffixes (VARIANTS), e.g. rlif_value+bc_demo+g4')
   parser.add_argument('--seeds', default='0')
   parser.add_argument('--rounds', type=int, default=5)
   parser.add_argument('--episodes_per_round', type=int, default=20)
@@ -194,7 +233,14 @@ def main():
                       help='a name for a grid with other budgets (e.g. 100k): its runs go to '
                            'ROOT/<task>_<tag>/ and its report to results/rlif_<task>_<tag>/')
   parser.add_argument('--only_report', action='store_true')
+  parser.add_argument('--threads', type=int, default=0,
+                      help='TensorFlow threads of this process (0: all cores); with two grid '
+                           'processes on two cores, 1 each: collection and evaluation are '
+                           'single-threaded, so one process alone leaves a core idle')
   args = parser.parse_args()
+  if args.threads:  # read by TensorFlow and oneDNN when they start, so before any TF import
+    for name in ('TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'OMP_NUM_THREADS'):
+      os.environ[name] = str(args.threads)
   grid = f'{args.task}_{args.tag}' if args.tag else args.task
   from sim import experts as experts_lib
   from sim import loop
@@ -202,25 +248,22 @@ def main():
   spec_text = (f'Budget per run: {args.rounds} rounds x {args.episodes_per_round} episodes '
                f'(at most 100k env steps, the paper\'s DAgger budget), {args.num_demos} expert '
                f'demonstrations as round 0, {args.initial_updates} BC updates for the initial '
-               f'policy, {args.updates_per_round} learner updates per round (configs/*.json '
-               f'settings; RLIF runs add {dict(RLIF_OVERRIDES)}; variants: {RLIF_VARIANTS}), '
-               f'evaluation on '
-               f'{args.eval_episodes} episodes per round.')
+               f'policy, {args.updates_per_round} learner train calls per round, evaluation on '
+               f'{args.eval_episodes} episodes per round. Learner settings: configs/<learner>.toml '
+               'unchanged (rlif_* rows: configs/rlif.toml, the product default; rlpd_value: the '
+               'paper\'s plain RLPD); a row `method+variant` changes one thing '
+               '(benchmarks/rlif_benchmark.py VARIANTS).')
   if not args.only_report:
     for level in args.levels.split(','):
       for seed in (int(s) for s in args.seeds.split(',')):
         for label in args.methods.split(','):
-          method, _, variant = label.partition('+')
-          overrides = (RLIF_VARIANTS[variant] if variant
-                       else RLIF_OVERRIDES if method.startswith('rlif') else ())
-          spec = loop.LoopSpec(
-              task=args.task, method=method, seed=seed,
+          spec = apply_variants(loop.LoopSpec(
+              task=args.task, method=label.split('+')[0], seed=seed,
               expert_noise=experts_lib.calibrated_noise(args.task, level),
               num_demos=args.num_demos, rounds=args.rounds,
               episodes_per_round=args.episodes_per_round, initial_updates=args.initial_updates,
               updates_per_round=args.updates_per_round, eval_episodes=args.eval_episodes,
-              max_env_steps=100_000,
-              learner_overrides=overrides)
+              max_env_steps=100_000), label)
           start = time.perf_counter()
           loop.RlifLoop(spec, run_dir(args.root, grid, level, label, seed),
                         args.expert_dir, os.path.join(REPO, 'runs', 'reference')).run()

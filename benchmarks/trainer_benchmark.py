@@ -78,7 +78,8 @@ def random_transitions(size, seed=0):
       action=tf.constant(rng.uniform(-1, 1, size=(size, ACT_DIM)), tf.float32),
       reward=tf.constant(rng.normal(size=size), tf.float32),
       discount=tf.constant(rng.integers(0, 2, size=size), tf.float32),
-      next_observation=tf.constant(rng.normal(size=(size, OBS_DIM)), tf.float32))
+      next_observation=tf.constant(rng.normal(size=(size, OBS_DIM)), tf.float32),
+      demonstrated=tf.constant(rng.integers(0, 2, size=size), tf.float32))
 
 
 def make_rlpd(critic_updates_per_step, use_xla):

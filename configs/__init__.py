@@ -1,11 +1,13 @@
-"""Learner settings: one JSON file per learner whose keys are the learner's constructor
-arguments, and a plain registry from learner name to (agent class, settings file, data rule)."""
+"""Learner settings: one TOML file per learner whose keys are the learner's constructor
+arguments, each with a comment saying why, and a plain registry from learner name to (agent
+class, settings file, data rule). `rlif` is the product default (`DEFAULT_LEARNER`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import os
+import tomllib
 from typing import Callable, Mapping, Optional
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,19 +38,35 @@ def _supervised(observation_dim, action_dim, **settings):
 
 
 LEARNERS: Mapping[str, LearnerEntry] = {
-    'rlpd': LearnerEntry(_rlpd, os.path.join(_HERE, 'rlpd.json'), 'rl'),
-    'bc': LearnerEntry(_supervised, os.path.join(_HERE, 'bc.json'), 'prior'),
-    'hg_dagger': LearnerEntry(_supervised, os.path.join(_HERE, 'hg_dagger.json'), 'takeovers'),
+    'rlif': LearnerEntry(_rlpd, os.path.join(_HERE, 'rlif.toml'), 'rl'),
+    'rlpd': LearnerEntry(_rlpd, os.path.join(_HERE, 'rlpd.toml'), 'rl'),
+    'bc': LearnerEntry(_supervised, os.path.join(_HERE, 'bc.toml'), 'prior'),
+    'hg_dagger': LearnerEntry(_supervised, os.path.join(_HERE, 'hg_dagger.toml'), 'takeovers'),
 }
+DEFAULT_LEARNER = 'rlif'
+
+
+def read_settings_file(path: str) -> dict:
+  """A settings file: TOML (`.toml`, the project's own) or JSON (any other name)."""
+  if path.endswith('.toml'):
+    with open(path, 'rb') as f:
+      try:
+        return tomllib.load(f)
+      except tomllib.TOMLDecodeError as e:
+        raise ValueError(f'{path}: not valid TOML: {e}') from None
+  with open(path) as f:
+    try:
+      return json.load(f)
+    except json.JSONDecodeError as e:
+      raise ValueError(f'{path}: not valid JSON: {e}') from None
 
 
 def load_settings(learner: str, path: Optional[str] = None,
                   overrides: Optional[Mapping] = None) -> dict:
-  """The learner's settings: its JSON file (or `path`), then `overrides` (only known keys)."""
+  """The learner's settings: its file (or `path`), then `overrides` (only known keys)."""
   if learner not in LEARNERS:
     raise ValueError(f'unknown learner {learner!r}; known: {sorted(LEARNERS)}')
-  with open(path or LEARNERS[learner].settings_file) as f:
-    settings = json.load(f)
+  settings = read_settings_file(path or LEARNERS[learner].settings_file)
   for key, value in (overrides or {}).items():
     if key not in settings and key not in ('seed', 'use_xla'):
       raise ValueError(f'{key!r} is not a setting of learner {learner!r} '

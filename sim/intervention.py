@@ -8,8 +8,10 @@ a hold may extend it. `reset()` starts an episode (no hold). Randomness comes fr
 Generator seeded at construction.
 
 Models (registry `MODELS`):
-  * `value`  - RLIF paper, Eq. A.2: intervene with probability beta when
-               alpha * Q_ref(s, a_expert) > Q_ref(s, a_policy), else with probability 1 - beta.
+  * `value`  - RLIF paper, Eq. A.2: intervene with probability beta when the expert's action is
+               rated clearly better, Q_ref(s, a_exp) - Q_ref(s, a_pi) > (1 - alpha)|Q_ref(s, a_exp)|
+               (the paper's alpha * Q_ref(s, a_exp) > Q_ref(s, a_pi) where Q_ref >= 0), else with
+               probability 1 - beta.
   * `random` - intervene with a fixed per-decision probability, derived from a target fraction
                of steps under expert control (the paper's 30/50/85% schedules).
   * `gating` - HG-DAgger style: intervene when ||a_expert - a_policy||_1 exceeds a threshold.
@@ -27,12 +29,26 @@ DEFAULT_HOLD_STEPS = 4
 
 # ---- pure decision rules -----------------------------------------------------------------------
 
+def expert_clearly_better(q_expert, q_policy, alpha: float):
+  """The comparison of Eq. A.2 as a margin that respects the sign of Q (elementwise):
+
+      Q(s, a_exp) - Q(s, a_pi) > (1 - alpha) * |Q(s, a_exp)|.
+
+  Where Q(s, a_exp) >= 0 this is the paper's alpha * Q(s, a_exp) > Q(s, a_pi). The paper's form
+  stops being a margin where Q < 0: alpha < 1 then shrinks the expert's (negative) value toward
+  0, so a policy action rated a little better than the expert's still "loses" (relocate, whose
+  Q_ref is negative, had the expert in control on 70-88% of steps). Here the expert's action
+  must be better by the fraction 1 - alpha of its value's magnitude whatever the sign.
+  """
+  q_expert, q_policy = np.asarray(q_expert), np.asarray(q_policy)
+  return q_expert - q_policy > (1.0 - alpha) * np.abs(q_expert)
+
+
 def value_based_probability(q_expert, q_policy, alpha: float, beta: float):
   """Eq. A.2 of the RLIF paper: the probability of intervening is beta when the expert's action
-  looks better by the margin alpha (alpha * Q(s, a_exp) > Q(s, a_pi)), and 1 - beta otherwise.
-  Works elementwise on arrays."""
-  expert_better = alpha * np.asarray(q_expert) > np.asarray(q_policy)
-  return np.where(expert_better, beta, 1.0 - beta)
+  looks clearly better (`expert_clearly_better`, margin alpha), and 1 - beta otherwise. Works
+  elementwise on arrays."""
+  return np.where(expert_clearly_better(q_expert, q_policy, alpha), beta, 1.0 - beta)
 
 
 def decision_probability_for_fraction(target_fraction: float, hold_steps: int) -> float:

@@ -6,8 +6,9 @@
            model -> raw logs -> pipeline relabels and appends round_r -> the method's learner
            (the trainer's `TrainLoop`, following the dataset) trains and exports -> evaluate
 
-Methods (`METHODS`): `rlif_value` and `rlif_random` (RLPD on the RLIF rewards, value-based or
-random interventions), `hg_dagger` (supervised learning on prior data plus the expert's takeover
+Methods (`METHODS`): `rlif_value` and `rlif_random` (the product's RLIF learner, configs/rlif.toml,
+on the RLIF rewards, value-based or random interventions), `rlpd_value` (the paper's plain RLPD,
+configs/rlpd.toml, under value-based interventions), `hg_dagger` (supervised learning on prior data plus the expert's takeover
 steps, under the same intervention model as RLIF by default) and `bc` (supervised learning; its
 rounds are expert-only episodes, so it gets the same number of environment steps, all of them
 the expert's). Every method's learner starts from the initial BC policy's actor weights.
@@ -46,8 +47,9 @@ class Method:
 
 
 METHODS = {
-    'rlif_value': Method('rlpd', 'value'),
-    'rlif_random': Method('rlpd', 'random'),
+    'rlif_value': Method('rlif', 'value'),
+    'rlif_random': Method('rlif', 'random'),
+    'rlpd_value': Method('rlpd', 'value'),
     'hg_dagger': Method('hg_dagger', 'value'),
     'bc': Method('bc', None),
 }
@@ -74,6 +76,7 @@ class LoopSpec:
   hold_steps: int = intervention_lib.DEFAULT_HOLD_STEPS
   warm_start_actor: bool = True
   pipeline_engine: str = 'plain'     # 'plain' (in process) or 'beam' (DirectRunner, 2 workers)
+  takeover: str = 'keep'             # the pipeline's --takeover: 'keep' or 'drop' (reference code)
   episode_length: Optional[int] = None  # None: the task's (tests shorten it)
   max_env_steps: Optional[int] = None   # refuse a spec whose budget exceeds this
 
@@ -219,7 +222,7 @@ class RlifLoop:
     from pipeline import round_job
     result = round_job.run_round([os.path.join(self._raw_dir(round_index), '*.npz')],
                                  self.data_dir, self.dataset, round_index,
-                                 runner=self.spec.pipeline_engine)
+                                 takeover=self.spec.takeover, runner=self.spec.pipeline_engine)
     report = result.report
     return {'status': result.status, 'episodes': report.get('episodes_written'),
             'rejected': report.get('episodes_rejected')}

@@ -1,6 +1,6 @@
 r"""Trains a policy on an RLIF dataset and exports it for the next intervention round.
 
-  python -m trainer.main --dataset=rlif_adroit [--data_dir=~/rlif_data] [--learner=rlpd|bc|hg_dagger]
+  python -m trainer.main --dataset=rlif_adroit [--data_dir=~/rlif_data] [--learner=rlif|rlpd|bc|hg_dagger]
       [--num_steps=N] [--follow --steps_per_round=N] [--set critic_updates_per_step=5]
 
 The embedded default (`python -m trainer.main`): when `rlif_adroit` is not under --data_dir yet,
@@ -9,7 +9,7 @@ it is prepared first (sim/prepare.py): from raw logs in TFDS's manual directory
 simulator with the project's own expert (and --prepare_rounds intervention rounds when asked).
 After training, the exported policy is evaluated in the simulator (--eval_episodes).
 
-Flags live here only; the loop is trainer/train_loop.py and learner settings are configs/*.json.
+Flags live here only; the loop is trainer/train_loop.py and learner settings are configs/*.toml.
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ _DATA_DIR = flags.DEFINE_string('data_dir', '~/rlif_data', 'Root folder of TFDS 
 _RUN_DIR = flags.DEFINE_string('run_dir', None,
                                'Checkpoints, TensorBoard logs and exported policies '
                                '(default: runs/<dataset>/<learner>).')
-_LEARNER = flags.DEFINE_enum('learner', 'rlpd', ['rlpd', 'bc', 'hg_dagger'], 'Learner.')
-_CONFIG = flags.DEFINE_string('config', None, 'Learner settings JSON (default configs/<learner>.json).')
+_LEARNER = flags.DEFINE_enum('learner', 'rlif', ['rlif', 'rlpd', 'bc', 'hg_dagger'],
+                             'Learner: rlif (the product recipe, configs/rlif.toml), rlpd (the '
+                             "paper's plain RLPD), bc, hg_dagger.")
+_CONFIG = flags.DEFINE_string('config', None, 'Learner settings, TOML or JSON (default '
+                              'configs/<learner>.toml).')
 _SET = flags.DEFINE_multi_string('set', [], 'Override a learner setting: key=JSON value.')
 _NUM_STEPS = flags.DEFINE_integer('num_steps', 1000, 'Updates on the rounds present at start.')
 _STEPS_PER_ROUND = flags.DEFINE_integer('steps_per_round', None,
@@ -100,10 +103,10 @@ def main(argv):
     loop = train_loop.TrainLoop(config, settings, data_dir, _DATASET.value, run_dir)
     print(f'dataset: {loop.data.version_dir} (rounds {loop.data.rounds()})')
     print(f'learner: {_LEARNER.value} {settings}')
-    if (_LEARNER.value == 'rlpd'
+    if (configs.LEARNERS[_LEARNER.value].data_rule == 'rl'
         and set(loop.data.rounds()) <= set(config.prior_rounds) and not config.follow):
       print('note: the dataset holds prior data only (no intervention round): every RLIF reward '
-            'is 0, so RLPD has nothing to learn from yet; collect an intervention round '
+            'is 0, so RL has nothing to learn from yet; collect an intervention round '
             '(--prepare_rounds=1 when preparing) or compare with --learner=bc')
     result = loop.run()
   except rounds_data.DatasetError as e:

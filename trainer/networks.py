@@ -51,7 +51,8 @@ def transition_spec(time_step_spec: ts.TimeStep,
       action=action_spec,
       reward=tf.TensorSpec([], tf.float32, name='reward'),
       discount=tf.TensorSpec([], tf.float32, name='discount'),
-      next_observation=observation_spec)
+      next_observation=observation_spec,
+      demonstrated=tf.TensorSpec([], tf.float32, name='demonstrated'))
 
 
 def check_flat_specs(time_step_spec: ts.TimeStep, action_spec) -> Tuple[int, int]:

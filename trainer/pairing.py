@@ -56,8 +56,29 @@ def empty(observation_dim: int, action_dim: int) -> dict:
   }
 
 
+def demonstrated(transitions: dict, is_prior: bool) -> np.ndarray:
+  """[N] float32, 1 where the logged action is a demonstration, 0 where the policy acted: the one
+  place that decides which actions a learner may imitate.
+
+  Every action of prior data (expert demonstrations, round 0) is a demonstration; in an
+  intervention round only the human-controlled steps (`is_intervention`) are. The policy's own
+  actions there are logged too, including the ones that led to a takeover (reward -1): an
+  imitation term over them would pull the actor toward what the human just corrected.
+  """
+  n = size(transitions)
+  if is_prior:
+    return np.ones(n, np.float32)
+  return transitions['is_intervention'].astype(np.float32)
+
+
 def concatenate(parts: list[dict]) -> dict:
-  return {key: np.concatenate([p[key] for p in parts]) for key in FIELDS}
+  """Parts with the same keys (pairing.FIELDS, and any extra per-transition arrays) joined."""
+  keys = list(parts[0])
+  for part in parts[1:]:
+    if set(part) != set(keys):
+      raise ValueError(f'cannot concatenate transitions with keys {sorted(part)} and '
+                       f'{sorted(keys)}')
+  return {key: np.concatenate([p[key] for p in parts]) for key in keys}
 
 
 def select(transitions: dict, mask: np.ndarray) -> dict:

@@ -7,6 +7,7 @@ and a pool grows (a new round joins) without retracing the training step.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from trainer import pairing
@@ -38,18 +39,21 @@ class MixedReplay:
                seed: int = 0):
     self.prior_fraction = float(prior_fraction)
     prior_count(1, self.prior_fraction, 1, 1)  # Validates the fraction early.
-    self._pools = {'prior': pairing.empty(observation_dim, action_dim),
-                   'online': pairing.empty(observation_dim, action_dim)}
+    empty = dict(pairing.empty(observation_dim, action_dim),
+                 demonstrated=np.zeros((0,), np.float32))
+    self._pools = {'prior': empty, 'online': dict(empty)}
     self._tensors = {name: self._to_tensors(pool) for name, pool in self._pools.items()}
     self.generator = tf.random.Generator.from_seed(seed)
 
   @staticmethod
   def _to_tensors(pool: dict) -> Transition:
-    return Transition(*(tf.constant(pool[k]) for k in (
-        'observation', 'action', 'reward', 'discount', 'next_observation')))
+    return Transition(*(tf.constant(pool[k]) for k in Transition._fields))
 
   def add(self, transitions: dict, prior: bool) -> None:
+    """Adds `transitions` (pairing.FIELDS) to the prior or the online pool; whether each action
+    is a demonstration follows from the pool and the intervention flags (`pairing.demonstrated`)."""
     name = 'prior' if prior else 'online'
+    transitions = dict(transitions, demonstrated=pairing.demonstrated(transitions, prior))
     self._pools[name] = pairing.concatenate([self._pools[name], transitions])
     self._tensors[name] = self._to_tensors(self._pools[name])
 

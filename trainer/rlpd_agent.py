@@ -25,6 +25,7 @@ from trainer.transition import Transition
 
 METRIC_NAMES = ('critic_loss', 'actor_loss', 'temperature_loss', 'temperature', 'entropy',
                 'q_mean', 'q_std', 'target_q_mean')
+BC_ACTIONS = ('all', 'demonstrated')
 _CRITIC_METRIC_NAMES = ('critic_loss', 'q_mean', 'q_std', 'target_q_mean')
 
 
@@ -65,6 +66,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
                temperature_learning_rate: float = 3e-4,
                actor_update_after: int = 0,
                bc_weight: float = 0.0,
+               bc_actions: str = 'all',
                use_xla: bool = False,
                seed: Optional[int] = None,
                train_step_counter: Optional[tf.Variable] = None,
@@ -80,6 +82,10 @@ class RlpdAgent(transition_agent.TransitionAgent):
     Gu 2021): bc_weight * mean_batch sum_dims (tanh(mean(s)) - a)^2 over the batch's logged
     actions; 0 (the default) is RLPD's recipe. It keeps the actor near the logged actions when
     the critics, trained on little data, have action-gradients that point off the data.
+    `bc_actions` says which logged actions the term pulls toward: 'all' (TD3+BC: every sample
+    of the batch) or 'demonstrated' (only samples whose `Transition.demonstrated` is 1, prior
+    data and human-controlled steps; the mean is over those, 0 when a batch has none), so the
+    policy's own actions that led to a takeover are not imitated.
     `use_xla` compiles the train step with XLA
     (jit_compile); off by default because on CPU the plain graph was ~10% faster
     (benchmarks/trainer_benchmark.py). XLA draws different random numbers for the same seed.
@@ -100,6 +106,9 @@ class RlpdAgent(transition_agent.TransitionAgent):
     self._critic_updates_per_step = critic_updates_per_step
     self._actor_update_after = int(actor_update_after)
     self._bc_weight = float(bc_weight)
+    if bc_actions not in BC_ACTIONS:
+      raise ValueError(f'bc_actions must be one of {BC_ACTIONS}, got {bc_actions!r}')
+    self._bc_actions = bc_actions
     self._backup_entropy = backup_entropy
     self._target_entropy = (-action_dim / 2.0 if target_entropy is None else float(target_entropy))
 
@@ -186,12 +195,14 @@ class RlpdAgent(transition_agent.TransitionAgent):
     return loss
 
   def actor_loss(self, observation: tf.Tensor, seed: Optional[tf.Tensor] = None,
-                 data_action: Optional[tf.Tensor] = None) -> tf.Tensor:
+                 data_action: Optional[tf.Tensor] = None,
+                 demonstrated: Optional[tf.Tensor] = None) -> tf.Tensor:
     """mean(alpha * log pi(a|s) - mean over all E critics of Q_e(s, a)); eps from `seed`; plus,
-    with `bc_weight` > 0, bc_weight * mean(sum_dims (tanh(mean(s)) - data_action)^2)."""
+    with `bc_weight` > 0, bc_weight * sum_b w_b sum_dims (tanh(mean(s_b)) - data_action_b)^2 /
+    sum_b w_b, where w = 1 (`bc_actions` 'all') or w = `demonstrated` ('demonstrated')."""
     loss, _ = self._actor_loss_and_log_prob(observation,
                                             self._draw_seed() if seed is None else seed,
-                                            data_action)
+                                            data_action, demonstrated)
     return loss
 
   def temperature_loss(self, observation: tf.Tensor,
@@ -218,15 +229,21 @@ class RlpdAgent(transition_agent.TransitionAgent):
     }
     return loss, metrics
 
-  def _actor_loss_and_log_prob(self, observation, seed, data_action=None):
+  def _actor_loss_and_log_prob(self, observation, seed, data_action=None, demonstrated=None):
     mean, log_std = self._actor.mean_and_log_std(observation)
     action, log_prob = networks.tanh_gaussian_sample(mean, log_std, seed)
     q, _ = self._critic((observation, action))
     alpha = tf.stop_gradient(tf.exp(self._log_alpha))
     loss = tf.reduce_mean(alpha * log_prob - tf.reduce_mean(q, axis=0))
     if self._bc_weight > 0 and data_action is not None:
-      loss += self._bc_weight * tf.reduce_mean(
-          tf.reduce_sum(tf.square(tf.tanh(mean) - data_action), axis=-1))
+      error = tf.reduce_sum(tf.square(tf.tanh(mean) - data_action), axis=-1)
+      if self._bc_actions == 'demonstrated':
+        if demonstrated is None:
+          raise ValueError("bc_actions='demonstrated' needs the batch's `demonstrated` flags")
+        loss += self._bc_weight * tf.math.divide_no_nan(
+            tf.reduce_sum(demonstrated * error), tf.reduce_sum(demonstrated))
+      else:
+        loss += self._bc_weight * tf.reduce_mean(error)
     return loss, log_prob
 
   def _temperature_loss_from_log_prob(self, log_prob):
@@ -262,16 +279,18 @@ class RlpdAgent(transition_agent.TransitionAgent):
     self._polyak_update(self._tau)
     return metrics
 
-  def _actor_and_temperature_losses(self, observation, seed, data_action):
+  def _actor_and_temperature_losses(self, observation, seed, data_action, demonstrated):
     """The two losses without updating (during the critic warm-up)."""
-    actor_loss, log_prob = self._actor_loss_and_log_prob(observation, seed, data_action)
+    actor_loss, log_prob = self._actor_loss_and_log_prob(observation, seed, data_action,
+                                                         demonstrated)
     return actor_loss, self._temperature_loss_from_log_prob(log_prob), log_prob
 
-  def _actor_and_temperature_update(self, observation, seed, data_action):
+  def _actor_and_temperature_update(self, observation, seed, data_action, demonstrated):
     actor_variables = self._actor.trainable_variables
     with tf.GradientTape(watch_accessed_variables=False) as tape:
       tape.watch(actor_variables)
-      actor_loss, log_prob = self._actor_loss_and_log_prob(observation, seed, data_action)
+      actor_loss, log_prob = self._actor_loss_and_log_prob(observation, seed, data_action,
+                                                           demonstrated)
     self._actor_optimizer.apply_gradients(
         zip(tape.gradient(actor_loss, actor_variables), actor_variables))
 
@@ -304,16 +323,16 @@ class RlpdAgent(transition_agent.TransitionAgent):
                                (tf.constant(0), no_metrics), parallel_iterations=1)
     metrics = dict(metrics)
 
-    observation, data_action = chunks.observation[-1], chunks.action[-1]
+    actor_args = (chunks.observation[-1], seeds[:, 2], chunks.action[-1],
+                  chunks.demonstrated[-1])
     alpha = tf.exp(self._log_alpha)
     if self._actor_update_after > 0:
       actor_loss, temperature_loss, log_prob = tf.cond(
           self.train_step_counter >= self._actor_update_after,
-          lambda: self._actor_and_temperature_update(observation, seeds[:, 2], data_action),
-          lambda: self._actor_and_temperature_losses(observation, seeds[:, 2], data_action))
+          lambda: self._actor_and_temperature_update(*actor_args),
+          lambda: self._actor_and_temperature_losses(*actor_args))
     else:
-      actor_loss, temperature_loss, log_prob = self._actor_and_temperature_update(
-          observation, seeds[:, 2], data_action)
+      actor_loss, temperature_loss, log_prob = self._actor_and_temperature_update(*actor_args)
 
     self.train_step_counter.assign_add(1)
     metrics.update(actor_loss=actor_loss, temperature_loss=temperature_loss, temperature=alpha,
@@ -333,7 +352,8 @@ class RlpdAgent(transition_agent.TransitionAgent):
     seeds = self._rng.make_seeds(3)
     critic_loss = self.critic_loss(experience, seed=seeds[:, 0])
     actor_loss = self.actor_loss(experience.observation, seed=seeds[:, 1],
-                                 data_action=experience.action)
+                                 data_action=experience.action,
+                                 demonstrated=experience.demonstrated)
     temperature_loss = self.temperature_loss(experience.observation, seed=seeds[:, 2])
     return tf_agent.LossInfo(
         loss=critic_loss + actor_loss + temperature_loss,

@@ -29,7 +29,7 @@ from trainer import rounds_data
 
 @dataclasses.dataclass
 class LoopConfig:
-  learner: str = 'rlpd'
+  learner: str = configs.DEFAULT_LEARNER
   batch_size: int = 256
   prior_fraction: float = 0.5          # Share of each batch drawn from prior data.
   prior_rounds: tuple[int, ...] = (0,)  # Rounds that are prior data (demonstrations).

@@ -17,8 +17,21 @@ def test_value_based_rule_literal_values():
   assert iv.value_based_probability(1.0, 0.0, 0.97, 0.95) == pytest.approx(0.95)
   assert iv.value_based_probability(1.0, 0.98, 0.97, 0.95) == pytest.approx(0.05)  # margin
   assert iv.value_based_probability(1.0, 0.96, 0.97, 0.95) == pytest.approx(0.95)
-  # Negative values: alpha * Q(s, a_exp) = -0.97 > -1.0 = Q(s, a_pi).
-  assert iv.value_based_probability(-1.0, -1.0, 0.97, 0.95) == pytest.approx(0.95)
+  # Negative values: the margin is (1 - alpha)|Q(s, a_exp)| = 0.03 * 1.0 = 0.03. Equal values
+  # are no reason to take over (the paper's alpha * -1.0 = -0.97 > -1.0 would have said yes).
+  assert iv.value_based_probability(-1.0, -1.0, 0.97, 0.95) == pytest.approx(0.05)
+  assert 0.97 * -1.0 > -1.0  # ... as the paper's literal form does
+  # Expert better by 0.02 < 0.03: no; by 0.04 > 0.03: yes.
+  assert iv.value_based_probability(-1.0, -1.02, 0.97, 0.95) == pytest.approx(0.05)
+  assert iv.value_based_probability(-1.0, -1.04, 0.97, 0.95) == pytest.approx(0.95)
+  # Relocate-like values: Q_exp = -0.5, margin 0.015. A policy rated higher never loses.
+  np.testing.assert_allclose(
+      iv.value_based_probability([-0.5, -0.5, -0.5], [-0.4, -0.51, -0.52], 0.97, 0.95),
+      [0.05, 0.05, 0.95])
+  # Where Q(s, a_exp) >= 0 the rule is the paper's, alpha * Q_exp > Q_pi, on a grid of values.
+  q_exp, q_pi = np.meshgrid(np.linspace(0, 2, 41), np.linspace(-1, 2, 61))
+  np.testing.assert_array_equal(iv.expert_clearly_better(q_exp, q_pi, 0.9),
+                                0.9 * q_exp > q_pi)
   np.testing.assert_allclose(iv.value_based_probability([2.0, 0.0], [1.0, 1.0], 0.97, 0.9),
                              [0.9, 0.1])
 

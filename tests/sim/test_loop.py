@@ -25,7 +25,7 @@ def tiny_spec(method, rounds=2, **kw):
                        episodes_per_round=2, initial_updates=10, updates_per_round=10,
                        eval_episodes=2, batch_size=16, episode_length=LENGTH,
                        learner_overrides=(('critic_hidden', [16, 16]), ('num_critics', 3))
-                       if METHOD_LEARNER[method] == 'rlpd' else (), **kw)
+                       if METHOD_LEARNER[method] in ('rlif', 'rlpd') else (), **kw)
 
 
 METHOD_LEARNER = {name: m.learner for name, m in loop.METHODS.items()}

@@ -1,6 +1,7 @@
 """Transitions are formed inside episodes; terminal and truncated ends differ only in discount."""
 
 import numpy as np
+import pytest
 
 from pipeline import relabel as rl
 from pipeline.raw_format import RawEpisode
@@ -53,3 +54,12 @@ def test_terminal_flag_wins_over_a_logged_discount():
 def test_single_step_episode_has_no_transition():
   steps = {k: v[:1] for k, v in rlds_steps(1, False).items()}
   assert pairing.size(pairing.episode_transitions(steps)) == 0
+
+
+def test_demonstrated_is_every_prior_action_and_the_takeover_steps_otherwise():
+  transitions = {'reward': np.zeros(4, np.float32),
+                 'is_intervention': np.array([False, True, True, False])}
+  np.testing.assert_array_equal(pairing.demonstrated(transitions, is_prior=True), [1, 1, 1, 1])
+  np.testing.assert_array_equal(pairing.demonstrated(transitions, is_prior=False), [0, 1, 1, 0])
+  with pytest.raises(ValueError, match='keys'):
+    pairing.concatenate([transitions, {'reward': np.zeros(1, np.float32)}])

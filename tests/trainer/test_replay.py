@@ -53,3 +53,19 @@ def test_a_growing_pool_is_sampled_without_rebuilding():
   r.add(pool(5, -2.0), prior=False)
   rewards = r.sample(500).reward.numpy()
   assert set(np.unique(rewards)) == {-1.0, -2.0}
+
+
+def test_demonstrated_flags_follow_the_pool_and_the_takeovers():
+  """Prior actions are all demonstrations; in an intervention round only the takeover steps."""
+  r = replay.MixedReplay(1, 1, 0.5, seed=1)
+  r.add(pool(10, 1.0), prior=True)
+  online = pool(12, -1.0)
+  online['is_intervention'] = np.arange(12) % 3 == 0  # steps 0, 3, 6, 9 human-controlled
+  r.add(online, prior=False)
+  batch = r.sample(64, num_batches=4)
+  reward, obs, demo = (batch.reward.numpy(), batch.observation.numpy()[:, 0],
+                       batch.demonstrated.numpy())
+  assert demo.dtype == np.float32
+  np.testing.assert_array_equal(demo[reward == 1.0], 1.0)
+  np.testing.assert_array_equal(demo[reward == -1.0], (obs[reward == -1.0] % 3 == 0))
+  assert 0 < demo[reward == -1.0].sum() < (reward == -1.0).sum()  # both kinds were drawn

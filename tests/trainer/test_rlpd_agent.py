@@ -29,7 +29,7 @@ def make_agent(**kwargs):
   return RlpdAgent.from_dims(OBS_DIM, ACT_DIM, **settings)
 
 
-def make_batch(size, seed=0, reward=None, discount=None):
+def make_batch(size, seed=0, reward=None, discount=None, demonstrated=None):
   rng = np.random.default_rng(seed)
 
   def f32(x):
@@ -40,7 +40,9 @@ def make_batch(size, seed=0, reward=None, discount=None):
       action=f32(rng.uniform(-0.9, 0.9, size=(size, ACT_DIM))),
       reward=f32(rng.normal(size=size) if reward is None else np.full(size, reward)),
       discount=f32(rng.integers(0, 2, size=size) if discount is None else np.full(size, discount)),
-      next_observation=f32(rng.normal(size=(size, OBS_DIM))))
+      next_observation=f32(rng.normal(size=(size, OBS_DIM))),
+      demonstrated=f32(rng.integers(0, 2, size=size) if demonstrated is None
+                       else np.broadcast_to(demonstrated, (size,))))
 
 
 def np_policy_sample(agent, observation, seed):
@@ -164,6 +166,33 @@ def test_actor_loss_behaviour_term_is_weighted_squared_error_to_the_logged_actio
   np.testing.assert_allclose(agent.actor_loss(batch.observation, seed=SEED).numpy(),
                              expected - 0.5 * bc, rtol=1e-5)
   assert np.isfinite(float(agent.train(batch).loss))  # and the train step runs with it
+
+
+def test_behaviour_term_on_demonstrated_actions_only():
+  agent = make_agent(bc_weight=0.5, bc_actions='demonstrated')
+  agent.log_alpha.assign(math.log(0.3))
+  demonstrated = np.array([1, 0, 0, 1, 0, 1], np.float32)
+  batch = make_batch(6, demonstrated=demonstrated)
+  observation = batch.observation.numpy()
+  action, log_prob = np_policy_sample(agent, observation, SEED)
+  q = np_critic(agent.critic_network, observation, action)
+  mean, _ = np_actor_mean_log_std(agent.actor_network, observation)
+  error = np.sum((np.tanh(mean) - batch.action.numpy()) ** 2, axis=-1)
+  rl = np.mean(0.3 * log_prob - q.mean(0))
+  # Only samples 0, 3 and 5 are imitated, averaged over those three.
+  expected = rl + 0.5 * (error[0] + error[3] + error[5]) / 3
+  loss = agent.actor_loss(batch.observation, seed=SEED, data_action=batch.action,
+                          demonstrated=batch.demonstrated).numpy()
+  np.testing.assert_allclose(loss, expected, rtol=1e-5)
+  assert abs(expected - (rl + 0.5 * error.mean())) > 1e-3  # differs from the unmasked term
+  # A batch without any demonstrated action has no behaviour term at all.
+  none = make_batch(6, demonstrated=0.0)
+  np.testing.assert_allclose(
+      agent.actor_loss(none.observation, seed=SEED, data_action=none.action,
+                       demonstrated=none.demonstrated).numpy(), rl, rtol=1e-5)
+  assert np.isfinite(float(agent.train(batch).loss))
+  with pytest.raises(ValueError, match='bc_actions'):
+    make_agent(bc_actions='expert')
 
 
 def test_temperature_loss_and_default_target_entropy(agent):

@@ -33,7 +33,8 @@ def make_batch(size, seed=0, action=None):
       action=tf.constant(np.asarray(action, np.float32)),
       reward=tf.constant(rng.normal(size=size).astype(np.float32)),
       discount=tf.ones([size]),
-      next_observation=tf.constant(rng.normal(size=(size, OBS_DIM)).astype(np.float32)))
+      next_observation=tf.constant(rng.normal(size=(size, OBS_DIM)).astype(np.float32)),
+      demonstrated=tf.ones([size]))
 
 
 def np_bc_loss(agent, observation, action, entropy_coefficient):
