@@ -31,7 +31,7 @@ sys.path.insert(0, REPO)
 PAPER_PEN = {'rlif_value': {'90': 88.5, '40': 80.9, '10': 64.0}}
 PAPER_PEN_AVERAGE = {'rlif_value': 77.8, 'hg_dagger': 54.0, 'dagger': 40.9, 'bc': 54.1}
 MILESTONE_STEPS = 20_000  # longer grids also report success at every multiple of this
-METHOD_ORDER = ('rlif_value', 'rlif_random', 'rlpd_value', 'hg_dagger', 'bc')
+METHOD_ORDER = ('rlif_value', 'rlif_random', 'rlpd_value', 'hg_dagger', 'dagger', 'bc')
 # Variants: rows `<method>+<variant>[+<variant>...]`, each variant a change to the run's
 # `LoopSpec` on top of the method's default (the RLIF methods run configs/rlif.toml unchanged).
 # They are the ablations that decided configs/rlif.toml (`--tag ablation`, pen ~40%); budgets

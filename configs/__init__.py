@@ -17,7 +17,10 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 #   'prior'     prior rounds only (behaviour cloning)
 #   'takeovers' prior rounds, plus the human takeover steps (`is_intervention`) of intervention
 #               rounds, sampled uniformly together (HG-DAgger)
-DATA_RULES = ('rl', 'prior', 'takeovers')
+#   'labels'    prior rounds, plus every step of later rounds that has the expert's action for
+#               its state (`expert_action` labels, or the human's executed action), trained on
+#               that action (DAgger; trainer/pairing.py `expert_labelled`)
+DATA_RULES = ('rl', 'prior', 'takeovers', 'labels')
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,6 +45,7 @@ LEARNERS: Mapping[str, LearnerEntry] = {
     'rlpd': LearnerEntry(_rlpd, os.path.join(_HERE, 'rlpd.toml'), 'rl'),
     'bc': LearnerEntry(_supervised, os.path.join(_HERE, 'bc.toml'), 'prior'),
     'hg_dagger': LearnerEntry(_supervised, os.path.join(_HERE, 'hg_dagger.toml'), 'takeovers'),
+    'dagger': LearnerEntry(_supervised, os.path.join(_HERE, 'dagger.toml'), 'labels'),
 }
 DEFAULT_LEARNER = 'rlif'
 

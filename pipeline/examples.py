@@ -18,17 +18,24 @@ def episode_key(episode_id: str, segment: int) -> str:
 
 
 @functools.lru_cache(maxsize=4)
-def _codec(dims: tuple[int, int]):
+def _codec(dims: tuple[int, int], expert_action: bool):
   from tensorflow_datasets.core import example_serializer
-  features = sc.make_features(*dims)
+  features = sc.make_features(*dims, expert_action=expert_action)
   return features, example_serializer.ExampleSerializer(features.get_serialized_info())
 
 
 def to_example(raw: RawEpisode, episode: rl.RldsEpisode, round_index: int,
-               takeover: rl.Takeover) -> dict:
+               takeover: rl.Takeover, expert_action: bool = True) -> dict:
+  """The TFDS example of one RLDS episode; `expert_action=False` for a dataset whose schema
+  predates that field (`sc.make_features`)."""
   extra = {k: v for k, v in raw.metadata.items() if k != 'episode_id'}
+  steps = episode.steps
+  labels = {sc.HAS_EXPERT_ACTION: raw.expert_actions is not None}
+  if not expert_action:
+    steps = {k: v for k, v in steps.items() if k != sc.EXPERT_ACTION}
+    labels = {}
   return {
-      sc.STEPS: episode.steps,
+      sc.STEPS: steps,
       sc.EPISODE_METADATA: {
           sc.EPISODE_ID: raw.episode_id,
           sc.SEGMENT: episode.segment,
@@ -39,14 +46,15 @@ def to_example(raw: RawEpisode, episode: rl.RldsEpisode, round_index: int,
           sc.NUM_INTERVENTION_STEPS: episode.num_intervention_steps,
           sc.NUM_TAKEOVERS: episode.num_takeovers,
           sc.HAS_POLICY_ACTION: raw.policy_actions is not None,
+          **labels,
           sc.SOURCE: raw.source,
           sc.EXTRA_METADATA_JSON: json.dumps(extra, sort_keys=True),
       },
   }
 
 
-def serialize(example: dict, dims: tuple[int, int]) -> bytes:
-  features, serializer = _codec(tuple(dims))
+def serialize(example: dict, dims: tuple[int, int], expert_action: bool = True) -> bytes:
+  features, serializer = _codec(tuple(dims), bool(expert_action))
   return serializer.serialize_example(features.encode_example(example))
 
 

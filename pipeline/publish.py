@@ -82,8 +82,9 @@ def card(version_dir: str, plot_name: Optional[str] = None) -> str:
         f"{s['reward_rule']} v{s['reward_rule_version']}, takeover={s['takeover']} |")
   if plot_name:
     lines += ['', f'![intervention rate and episode length per round]({plot_name})']
-  lines += ['', 'Steps (RLDS, SAR alignment): observation, action, policy_action (NaN where not '
-            'logged), reward, discount, is_first, is_last, is_terminal, is_intervention.',
+  lines += ['', 'Steps (RLDS, SAR alignment): observation, action, policy_action and '
+            'expert_action (NaN where not logged), reward, discount, is_first, is_last, '
+            'is_terminal, is_intervention.',
             'Reward rule rlif: -1 on the policy transition that led to a human takeover, 0 '
             'elsewhere; discount 0 only into a true terminal state.', '',
             'Load without this project:', '', '```python', 'import tensorflow_datasets as tfds',

@@ -35,6 +35,8 @@ class RawEpisode:
     entry flags a takeover at the final observation (the operator ended the episode).
     None for prior data without intervention flags (demonstrations).
   policy_actions: [T, A] float32 or None, what the policy proposed.
+  expert_actions: [T, A] float32 or None, the expert's label at each step: the action the expert
+    would have taken in that state (DAgger; the executed action is still `actions`).
   terminated: the final observation is a true terminal state (else the episode was truncated).
   metadata: the logged JSON object; always has a non-empty string `episode_id`.
   source: path-free name of the input file(s).
@@ -46,6 +48,7 @@ class RawEpisode:
   terminated: bool
   metadata: dict
   source: str
+  expert_actions: Optional[np.ndarray] = None
 
   @property
   def episode_id(self) -> str:
@@ -155,6 +158,7 @@ def parse_npz_episode(data: bytes, source: str) -> RawEpisode:
   actions = numeric('actions')
   interventions = numeric('interventions', 'biu')
   policy_actions = numeric('policy_actions')
+  expert_actions = numeric('expert_actions')
   terminated = numeric('terminated', 'biu')
   if terminated is not None and terminated.size != 1:
     raise Rejected(rejection.INCONSISTENT_DIMENSIONS,
@@ -167,7 +171,8 @@ def parse_npz_episode(data: bytes, source: str) -> RawEpisode:
       policy_actions=None if policy_actions is None else policy_actions.astype(np.float32),
       terminated=bool(terminated) if terminated is not None else False,
       metadata=metadata,
-      source=source)
+      source=source,
+      expert_actions=None if expert_actions is None else expert_actions.astype(np.float32))
 
 
 # ----------------------------------------------------------------------------- step streams
@@ -297,11 +302,14 @@ def assemble_episode(episode_id: str, records: Iterable[StepRecord]) -> RawEpiso
     raise reject(rejection.INVALID_RECORD,
                  'the final record carries an `action`; it must hold only the final observation')
 
-  with_policy = [r for r in transitions if r.fields.get('policy_action') is not None]
-  if with_policy and len(with_policy) != len(transitions):
-    raise reject(rejection.INCONSISTENT_DIMENSIONS,
-                 f'`policy_action` is logged on {len(with_policy)} of {len(transitions)} steps; '
-                 'log it on every step or on none')
+  logged = {}
+  for field in ('policy_action', 'expert_action'):
+    with_field = [r for r in transitions if r.fields.get(field) is not None]
+    if with_field and len(with_field) != len(transitions):
+      raise reject(rejection.INCONSISTENT_DIMENSIONS,
+                   f'`{field}` is logged on {len(with_field)} of {len(transitions)} steps; '
+                   'log it on every step or on none')
+    logged[field] = bool(with_field)
 
   metadata = records[0].fields.get('metadata') or {}
   if not isinstance(metadata, dict):
@@ -314,8 +322,10 @@ def assemble_episode(episode_id: str, records: Iterable[StepRecord]) -> RawEpiso
       interventions=(np.array([bool(r.fields.get('intervention', False)) for r in records])
                      if has_flags else None),
       policy_actions=(_vector(transitions, 'policy_action', episode_id, source)
-                      if with_policy else None),
+                      if logged['policy_action'] else None),
       terminated=bool(final.fields.get('terminated', False)),
       metadata=metadata,
-      source=source)
+      source=source,
+      expert_actions=(_vector(transitions, 'expert_action', episode_id, source)
+                      if logged['expert_action'] else None))
 

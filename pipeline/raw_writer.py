@@ -12,7 +12,8 @@ import tensorflow as tf
 
 
 def npz_bytes(observations, actions, metadata: dict, interventions=None,
-              policy_actions=None, terminated: Optional[bool] = None) -> bytes:
+              policy_actions=None, terminated: Optional[bool] = None,
+              expert_actions=None) -> bytes:
   arrays = {'observations': np.asarray(observations, np.float32),
             'actions': np.asarray(actions, np.float32),
             'metadata': np.array(json.dumps(metadata))}
@@ -20,6 +21,8 @@ def npz_bytes(observations, actions, metadata: dict, interventions=None,
     arrays['interventions'] = np.asarray(interventions, bool)
   if policy_actions is not None:
     arrays['policy_actions'] = np.asarray(policy_actions, np.float32)
+  if expert_actions is not None:
+    arrays['expert_actions'] = np.asarray(expert_actions, np.float32)
   if terminated is not None:
     arrays['terminated'] = np.array(bool(terminated))
   buffer = io.BytesIO()
@@ -33,7 +36,8 @@ def write_npz_episode(path: str, observations, actions, metadata: dict, **option
 
 
 def step_records(observations, actions, metadata: dict, interventions=None,
-                 policy_actions=None, terminated: Optional[bool] = None) -> list[dict]:
+                 policy_actions=None, terminated: Optional[bool] = None,
+                 expert_actions=None) -> list[dict]:
   """One episode as step-stream records (the final record carries the final observation)."""
   episode_id = metadata['episode_id']
   T = len(actions)
@@ -45,6 +49,8 @@ def step_records(observations, actions, metadata: dict, interventions=None,
       record['action'] = np.asarray(actions[t], np.float32).tolist()
       if policy_actions is not None:
         record['policy_action'] = np.asarray(policy_actions[t], np.float32).tolist()
+      if expert_actions is not None:
+        record['expert_action'] = np.asarray(expert_actions[t], np.float32).tolist()
     if interventions is not None and t < len(interventions):
       record['intervention'] = bool(interventions[t])
     elif interventions is not None:

@@ -25,6 +25,7 @@ CONFLICTING_DUPLICATE_STEP = 'conflicting_duplicate_step'
 NO_FINAL_RECORD = 'no_final_record'
 EMPTY_EPISODE = 'empty_episode'
 INVALID_METADATA = 'invalid_metadata'
+EXPERT_ACTION_NOT_IN_DATASET = 'expert_action_not_in_dataset'
 
 # What was rejected: a whole input file, one line of a step stream, or one episode.
 FILE = 'file'

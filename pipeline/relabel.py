@@ -83,11 +83,15 @@ def _rlds_steps(episode: RawEpisode, flags: np.ndarray, rewards: np.ndarray) -> 
   policy_action = np.full((T + 1, A), np.nan, dtype=np.float32)
   if episode.policy_actions is not None:
     policy_action[:T] = episode.policy_actions
+  expert_action = np.full((T + 1, A), np.nan, dtype=np.float32)
+  if episode.expert_actions is not None:
+    expert_action[:T] = episode.expert_actions
   index = np.arange(T + 1)
   return {
       sc.OBSERVATION: episode.observations.astype(np.float32),
       sc.ACTION: np.concatenate([episode.actions, np.zeros((1, A), np.float32)]),
       sc.POLICY_ACTION: policy_action,
+      sc.EXPERT_ACTION: expert_action,
       sc.REWARD: np.append(rewards, np.float32(0.0)).astype(np.float32),
       sc.DISCOUNT: discount,
       sc.IS_FIRST: index == 0,
@@ -103,6 +107,7 @@ def _segment(steps: dict, start: int, stop: int) -> dict:
   n = stop - start
   part[sc.ACTION][n] = 0.0
   part[sc.POLICY_ACTION][n] = np.nan
+  part[sc.EXPERT_ACTION][n] = np.nan
   part[sc.REWARD][n] = 0.0
   part[sc.DISCOUNT][n] = 1.0
   part[sc.IS_FIRST] = np.arange(n + 1) == 0

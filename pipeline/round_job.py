@@ -104,7 +104,8 @@ def run_round(input_patterns: Sequence[str], output_dir: str, dataset: str, roun
   dims = rounds.dataset_dims(layout) or infer_dims(files)
   job = stages.JobSpec(round_index=round_index, dims=tuple(int(d) for d in dims),
                        takeover=takeover, staging_dir=layout.new_staging_dir(round_index),
-                       max_shard_bytes=max_shard_bytes)
+                       max_shard_bytes=max_shard_bytes,
+                       expert_action=rounds.dataset_has_expert_action(layout))
   logging.info('round %d: %d input files -> %s (staging %s)', round_index, len(files),
                layout.version_dir, job.staging_dir)
   if runner == 'plain':
@@ -120,7 +121,8 @@ def run_round(input_patterns: Sequence[str], output_dir: str, dataset: str, roun
   manifest = {'round': round_index, 'fingerprint': fingerprint, 'settings': settings,
               'input_files': [f.source for f in files], 'report': report}
   rounds.commit_round(layout, round_index, job.staging_dir, receipts, job.dims,
-                      json.loads(json.dumps(manifest, default=_json_default)), summary)
+                      json.loads(json.dumps(manifest, default=_json_default)), summary,
+                      expert_action=job.expert_action)
   return RoundResult(status, report, summary, layout.version_dir)
 
 

@@ -104,6 +104,13 @@ def dataset_dims(layout: DatasetLayout) -> Optional[tuple[int, int]]:
   return None if builder is None else sc.dims_of_features(builder.info.features)
 
 
+def dataset_has_expert_action(layout: DatasetLayout) -> bool:
+  """Whether the dataset's steps have `expert_action`; True for a dataset not created yet (it
+  gets the current schema), False for one created before the field existed."""
+  builder = _load_builder(layout)
+  return True if builder is None else sc.has_expert_action(builder.info.features)
+
+
 def read_manifest(layout: DatasetLayout, round_index: int) -> Optional[dict]:
   path = layout.manifest_path(round_index)
   if not tf.io.gfile.exists(path):
@@ -168,14 +175,14 @@ def _delete_round_files(layout: DatasetLayout, round_index: int) -> None:
 
 def commit_round(layout: DatasetLayout, round_index: int, staging_dir: str,
                  receipts: list[dict], dims: tuple[int, int], manifest: dict,
-                 summary: str) -> None:
+                 summary: str, expert_action: bool = True) -> None:
   """Publishes a staged round: shards, dead letters, manifest, then the metadata (commit point).
 
   Re-running after a crash at any point is safe: until the metadata names round N, its files
   are invisible to readers and are replaced here.
   """
   import tensorflow_datasets as tfds
-  features = sc.make_features(*dims)
+  features = sc.make_features(*dims, expert_action=expert_action)
   splits = committed_rounds(layout)
   if round_index in splits:  # Overwrite: hide the old round first, then replace its files.
     del splits[round_index]

@@ -19,6 +19,7 @@ STEPS = 'steps'
 OBSERVATION = 'observation'
 ACTION = 'action'
 POLICY_ACTION = 'policy_action'
+EXPERT_ACTION = 'expert_action'
 REWARD = 'reward'
 DISCOUNT = 'discount'
 IS_FIRST = 'is_first'
@@ -36,6 +37,7 @@ TAKEOVER_MODE = 'takeover_mode'
 NUM_INTERVENTION_STEPS = 'num_intervention_steps'
 NUM_TAKEOVERS = 'num_takeovers'
 HAS_POLICY_ACTION = 'has_policy_action'
+HAS_EXPERT_ACTION = 'has_expert_action'
 SOURCE = 'source'
 SEGMENT = 'segment'
 EXTRA_METADATA_JSON = 'extra_metadata_json'
@@ -55,12 +57,14 @@ def round_of_split(split: str) -> int:
   return int(split[len(SPLIT_PREFIX):])
 
 
-def make_features(observation_dim: int, action_dim: int):
+def make_features(observation_dim: int, action_dim: int, expert_action: bool = True):
   """The TFDS FeaturesDict of an RLIF dataset with the given dimensions.
 
   `policy_action` is always part of the schema so that rounds with and without a logged
   policy action combine; where it was not logged it holds NaN and the episode's
-  `has_policy_action` is False.
+  `has_policy_action` is False. `expert_action` (the expert's label, DAgger) likewise, with
+  `has_expert_action`; `expert_action=False` gives the schema of datasets created before that
+  field existed, which keep it when rounds are appended.
   """
   import tensorflow_datasets as tfds  # Heavy import kept out of the pure modules' import path.
 
@@ -70,6 +74,8 @@ def make_features(observation_dim: int, action_dim: int):
           OBSERVATION: tfds.features.Tensor(shape=(observation_dim,), dtype=f32),
           ACTION: tfds.features.Tensor(shape=(action_dim,), dtype=f32),
           POLICY_ACTION: tfds.features.Tensor(shape=(action_dim,), dtype=f32),
+          **({EXPERT_ACTION: tfds.features.Tensor(shape=(action_dim,), dtype=f32)}
+             if expert_action else {}),
           REWARD: tfds.features.Scalar(dtype=f32),
           DISCOUNT: tfds.features.Scalar(dtype=f32),
           IS_FIRST: tfds.features.Scalar(dtype=boolean),
@@ -87,10 +93,16 @@ def make_features(observation_dim: int, action_dim: int):
           NUM_INTERVENTION_STEPS: tfds.features.Scalar(dtype=i32),
           NUM_TAKEOVERS: tfds.features.Scalar(dtype=i32),
           HAS_POLICY_ACTION: tfds.features.Scalar(dtype=boolean),
+          **({HAS_EXPERT_ACTION: tfds.features.Scalar(dtype=boolean)} if expert_action else {}),
           SOURCE: tfds.features.Text(),
           EXTRA_METADATA_JSON: tfds.features.Text(),
       },
   })
+
+
+def has_expert_action(features) -> bool:
+  """Whether a dataset's steps have `expert_action` (see `make_features`)."""
+  return EXPERT_ACTION in features[STEPS].feature
 
 
 def dims_of_features(features) -> tuple[int, int]:

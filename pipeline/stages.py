@@ -44,6 +44,7 @@ class JobSpec:
   takeover: str
   staging_dir: str
   max_shard_bytes: int = 256 << 20
+  expert_action: bool = True  # the dataset's steps have `expert_action` (sc.make_features)
 
   @property
   def rejected_dir(self) -> str:
@@ -104,21 +105,22 @@ def relabeled_examples(raw: RawEpisode, job: JobSpec) -> Iterator[tuple[str, dic
   """Validates and relabels one episode: yields (key, TFDS example dict, stats) per RLDS
   episode; stats (for the report) come with the first one only."""
   try:
-    validate_episode(raw, job.dims)
+    validate_episode(raw, job.dims, job.expert_action)
   except Rejected as r:
     _dead_letter(r, job)
     return
   takeover = rl.Takeover(job.takeover)
   for episode in rl.relabel(raw, takeover):
     yield (examples.episode_key(raw.episode_id, episode.segment),
-           examples.to_example(raw, episode, job.round_index, takeover),
+           examples.to_example(raw, episode, job.round_index, takeover, job.expert_action),
            examples.episode_stats(raw, episode) if episode.segment == 0 else None)
 
 
 def convert(raw: RawEpisode, job: JobSpec) -> Iterator[EncodedEpisode]:
   """`relabeled_examples`, serialized for the round's shards."""
   for key, example, stats in relabeled_examples(raw, job):
-    yield EncodedEpisode(key=key, serialized=examples.serialize(example, job.dims),
+    yield EncodedEpisode(key=key, serialized=examples.serialize(example, job.dims,
+                                                                job.expert_action),
                          rlds_steps=int(example['steps']['observation'].shape[0]), stats=stats)
 
 

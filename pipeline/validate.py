@@ -11,12 +11,15 @@ from pipeline.raw_format import RawEpisode
 from pipeline.rejection import Rejected
 
 
-def validate_episode(episode: RawEpisode, dims: Optional[tuple[int, int]] = None) -> None:
+def validate_episode(episode: RawEpisode, dims: Optional[tuple[int, int]] = None,
+                     expert_action_field: bool = True) -> None:
   """Raises `Rejected` if `episode` cannot be relabeled into the dataset.
 
   Args:
     episode: the parsed episode.
     dims: (observation_dim, action_dim) of the dataset the episode is written to, if fixed.
+    expert_action_field: the dataset's steps have `expert_action` (datasets created before it
+      existed do not, and cannot store an episode's expert labels).
   """
   obs, act = episode.observations, episode.actions
   def reject(reason, detail):
@@ -45,8 +48,13 @@ def validate_episode(episode: RawEpisode, dims: Optional[tuple[int, int]] = None
     raise reject(rejection.INCONSISTENT_DIMENSIONS,
                  f'policy_actions has shape {episode.policy_actions.shape}, actions '
                  f'{act.shape}')
+  if episode.expert_actions is not None and episode.expert_actions.shape != act.shape:
+    raise reject(rejection.INCONSISTENT_DIMENSIONS,
+                 f'expert_actions has shape {episode.expert_actions.shape}, actions '
+                 f'{act.shape}')
   for name, values in (('observations', obs), ('actions', act),
-                       ('policy_actions', episode.policy_actions)):
+                       ('policy_actions', episode.policy_actions),
+                       ('expert_actions', episode.expert_actions)):
     if values is None:
       continue
     bad = ~np.isfinite(values)
@@ -58,3 +66,7 @@ def validate_episode(episode: RawEpisode, dims: Optional[tuple[int, int]] = None
     raise reject(rejection.DIMENSION_MISMATCH,
                  f'observation/action dims are ({obs.shape[1]}, {act.shape[1]}); the dataset '
                  f'holds ({dims[0]}, {dims[1]})')
+  if episode.expert_actions is not None and not expert_action_field:
+    raise reject(rejection.EXPERT_ACTION_NOT_IN_DATASET,
+                 'the episode logs expert_actions (labels), but the dataset was created before '
+                 'steps had an `expert_action` field; write it to a new dataset')

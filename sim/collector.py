@@ -29,6 +29,8 @@ class Episode:
   terminated: bool
   policy_actions: Optional[np.ndarray] = None  # [T, A]; None for expert-only episodes
   interventions: Optional[np.ndarray] = None   # [T] bool; None for expert-only episodes
+  expert_actions: Optional[np.ndarray] = None  # [T, A] the expert's proposal at every step of
+  #                                              a policy episode (DAgger's labels)
 
   @property
   def episode_return(self) -> float:
@@ -67,6 +69,7 @@ def run_episode(env, task, expert, policy: Optional[Callable] = None, interventi
   if intervention is not None:
     intervention.reset()
   observations, actions, proposed, flags, rewards, successes = [obs], [], [], [], [], []
+  labels = []
   terminated = False
   for _ in range(length):
     expert_action = np.clip(expert.act(obs, rng), low, high)
@@ -78,6 +81,7 @@ def run_episode(env, task, expert, policy: Optional[Callable] = None, interventi
       action = expert_action if in_control else policy_action
       proposed.append(policy_action)
       flags.append(in_control)
+      labels.append(expert_action)
     obs, reward, terminated, truncated, info = env.step(action)
     observations.append(obs)
     actions.append(action)
@@ -94,7 +98,8 @@ def run_episode(env, task, expert, policy: Optional[Callable] = None, interventi
       success=task.is_success(successes),
       terminated=bool(terminated),
       policy_actions=np.array(proposed, np.float32) if policy is not None else None,
-      interventions=np.array(flags, bool) if policy is not None else None)
+      interventions=np.array(flags, bool) if policy is not None else None,
+      expert_actions=np.array(labels, np.float32) if policy is not None else None)
 
 
 def _episodes(count: int, progress: bool, label: str):
@@ -104,12 +109,14 @@ def _episodes(count: int, progress: bool, label: str):
   return tqdm(range(count), desc=label, unit='episode', dynamic_ncols=True)
 
 
-def _write(path: str, episode: Episode, metadata: dict) -> None:
+def _write(path: str, episode: Episode, metadata: dict, expert_labels: bool = False) -> None:
   from pipeline import raw_writer
   optional = {'terminated': episode.terminated}
   if episode.interventions is not None:
     optional['interventions'] = episode.interventions
     optional['policy_actions'] = episode.policy_actions
+  if expert_labels and episode.expert_actions is not None:
+    optional['expert_actions'] = episode.expert_actions
   raw_writer.write_npz_episode(path, episode.observations, episode.actions, metadata, **optional)
 
 
@@ -132,12 +139,17 @@ def _summary(episodes: list[Episode], paths: list[str]) -> dict:
 
 def collect_round(task, policy: Callable, expert, intervention_model, num_episodes: int,
                   out_dir: str, seed: int, round_index: int,
-                  episode_length: Optional[int] = None, progress: bool = False) -> dict:
+                  episode_length: Optional[int] = None, progress: bool = False,
+                  expert_labels: bool = False) -> dict:
   """Runs `num_episodes` policy episodes under expert intervention and writes one raw npz per
   episode into `out_dir`. Returns a summary: episodes, steps, success_rate, mean_return,
-  intervention_rate (share of steps under expert control), takeovers, paths."""
+  intervention_rate (share of steps under expert control), takeovers, paths.
+
+  `expert_labels` also logs the expert's proposal at every step (`expert_actions`, DAgger's
+  labels); off for RLIF and HG-DAgger, whose operators only decide when to take over.
+  """
   return _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_length,
-                  progress, policy, intervention_model)
+                  progress, policy, intervention_model, expert_labels)
 
 
 def expert_demonstrations(task, expert, num_episodes: int, out_dir: str, seed: int,
@@ -170,7 +182,7 @@ def run_episodes(task, expert, num_episodes: int, seed: int, round_index: int = 
 
 
 def _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_length, progress,
-             policy=None, intervention_model=None) -> dict:
+             policy=None, intervention_model=None, expert_labels=False) -> dict:
   """Writes the episodes of `run_episodes` as raw npz files, with or without a policy."""
   import tensorflow as tf
   task = tasks_lib.get_task(task)
@@ -191,7 +203,7 @@ def _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_len
         'success': episode.success, 'return': episode.episode_return,
     }
     path = os.path.join(out_dir, eid + '.npz')
-    _write(path, episode, metadata)
+    _write(path, episode, metadata, expert_labels)
     episodes.append(episode)
     paths.append(path)
   return _summary(episodes, paths)

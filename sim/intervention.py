@@ -15,6 +15,7 @@ Models (registry `MODELS`):
   * `random` - intervene with a fixed per-decision probability, derived from a target fraction
                of steps under expert control (the paper's 30/50/85% schedules).
   * `gating` - HG-DAgger style: intervene when ||a_expert - a_policy||_1 exceeds a threshold.
+  * `never`  - the expert never takes control (DAgger: the policy acts, the expert only labels).
 """
 
 from __future__ import annotations
@@ -182,8 +183,22 @@ class GatingIntervention(InterventionModel):
     return bool(action_gap(expert_action, policy_action) > self.config.threshold)
 
 
+@dataclasses.dataclass(frozen=True)
+class NeverConfig:
+  hold_steps: int = 1  # unused: nothing is ever held
+
+
+class NeverIntervention(InterventionModel):
+  """The policy is always in control (DAgger's rounds)."""
+  name = 'never'
+  config_class = NeverConfig
+
+  def _wants_control(self, obs, policy_action, expert_action) -> bool:
+    return False
+
+
 MODELS = {cls.name: cls for cls in (ValueBasedIntervention, RandomIntervention,
-                                    GatingIntervention)}
+                                    GatingIntervention, NeverIntervention)}
 
 
 def make_model(name: str, seed: int = 0, config=None, **kwargs) -> InterventionModel:

@@ -6,12 +6,14 @@
            model -> raw logs -> pipeline relabels and appends round_r -> the method's learner
            (the trainer's `TrainLoop`, following the dataset) trains and exports -> evaluate
 
-Methods (`METHODS`): `rlif_value` and `rlif_random` (the product's RLIF learner, configs/rlif.toml,
-on the RLIF rewards, value-based or random interventions), `rlpd_value` (the paper's plain RLPD,
-configs/rlpd.toml, under value-based interventions), `hg_dagger` (supervised learning on prior data plus the expert's takeover
-steps, under the same intervention model as RLIF by default) and `bc` (supervised learning; its
-rounds are expert-only episodes, so it gets the same number of environment steps, all of them
-the expert's). Every method's learner starts from the initial BC policy's actor weights.
+Methods (`METHODS`): `rlif_value` and `rlif_random` (the product's RLIF learner,
+configs/rlif.toml, on the RLIF rewards, value-based or random interventions), `rlpd_value` (the
+paper's plain RLPD, configs/rlpd.toml, under value-based interventions), `hg_dagger` (supervised
+learning on prior data plus the expert's takeover steps, under the same intervention model as
+RLIF by default), `dagger` (the policy acts alone and the expert labels every state it visits;
+supervised learning on prior data plus all labels) and `bc` (supervised learning; its rounds are
+expert-only episodes, so it gets the same number of environment steps, all of them the
+expert's). Every method's learner starts from the initial BC policy's actor weights.
 
 Every stage is idempotent and the loop records what it finished, so running the same command
 again after a crash continues where it stopped: collected rounds are complete or recollected
@@ -44,6 +46,7 @@ EVAL_ROUND = 10_000  # evaluation episodes' seeds: episode_seed(seed, EVAL_ROUND
 class Method:
   learner: str                  # configs.LEARNERS key
   intervention: Optional[str]   # intervention model; None: rounds are expert-only episodes
+  expert_labels: bool = False   # log the expert's action at every step (DAgger's labels)
 
 
 METHODS = {
@@ -51,6 +54,7 @@ METHODS = {
     'rlif_random': Method('rlif', 'random'),
     'rlpd_value': Method('rlpd', 'value'),
     'hg_dagger': Method('hg_dagger', 'value'),
+    'dagger': Method('dagger', 'never', expert_labels=True),
     'bc': Method('bc', None),
 }
 
@@ -198,7 +202,8 @@ class RlifLoop:
       summary = collector.collect_round(self.task, policy, self.expert,
                                         self._intervention(round_index),
                                         spec.episodes_per_round, out, spec.seed, round_index,
-                                        spec.episode_length)
+                                        spec.episode_length,
+                                        expert_labels=self.method.expert_labels)
     summary = {k: v for k, v in summary.items() if k != 'paths'}
     summary['seconds'] = round(time.perf_counter() - start, 1)
     with open(marker + '.tmp', 'w') as f:

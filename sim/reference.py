@@ -79,6 +79,7 @@ def dense_reward_transitions(task, expert, spec: ReferenceSpec) -> dict:
           'discount': discount,
           'next_observation': episode.observations[1:],
           'is_intervention': np.zeros(T, bool),
+          'expert_action': np.full_like(episode.actions, np.nan, dtype=np.float32),
       })
   return pairing.concatenate(parts)
 

@@ -25,9 +25,9 @@ _DATA_DIR = flags.DEFINE_string('data_dir', '~/rlif_data', 'Root folder of TFDS 
 _RUN_DIR = flags.DEFINE_string('run_dir', None,
                                'Checkpoints, TensorBoard logs and exported policies '
                                '(default: runs/<dataset>/<learner>).')
-_LEARNER = flags.DEFINE_enum('learner', 'rlif', ['rlif', 'rlpd', 'bc', 'hg_dagger'],
+_LEARNER = flags.DEFINE_enum('learner', 'rlif', ['rlif', 'rlpd', 'bc', 'hg_dagger', 'dagger'],
                              'Learner: rlif (the product recipe, configs/rlif.toml), rlpd (the '
-                             "paper's plain RLPD), bc, hg_dagger.")
+                             "paper's plain RLPD), bc, hg_dagger, dagger.")
 _CONFIG = flags.DEFINE_string('config', None, 'Learner settings, TOML or JSON (default '
                               'configs/<learner>.toml).')
 _SET = flags.DEFINE_multi_string('set', [], 'Override a learner setting: key=JSON value.')

@@ -10,7 +10,8 @@ import numpy as np
 from pipeline import schema as sc
 
 # Per-transition arrays produced by `episode_transitions`.
-FIELDS = ('observation', 'action', 'reward', 'discount', 'next_observation', 'is_intervention')
+FIELDS = ('observation', 'action', 'reward', 'discount', 'next_observation', 'is_intervention',
+          'expert_action')
 
 
 def transition_discount(step_discount: np.ndarray, next_is_terminal: np.ndarray) -> np.ndarray:
@@ -35,6 +36,8 @@ def episode_transitions(steps: dict) -> dict:
   n = len(steps[sc.OBSERVATION])
   if n < 2:
     return empty(steps[sc.OBSERVATION].shape[-1], steps[sc.ACTION].shape[-1])
+  # Datasets created before expert labels existed have no such field: nothing is labelled.
+  expert_action = steps.get(sc.EXPERT_ACTION, np.full_like(steps[sc.ACTION], np.nan))
   return {
       'observation': steps[sc.OBSERVATION][:-1].astype(np.float32),
       'action': steps[sc.ACTION][:-1].astype(np.float32),
@@ -42,6 +45,7 @@ def episode_transitions(steps: dict) -> dict:
       'discount': transition_discount(steps[sc.DISCOUNT][:-1], steps[sc.IS_TERMINAL][1:]),
       'next_observation': steps[sc.OBSERVATION][1:].astype(np.float32),
       'is_intervention': steps[sc.IS_INTERVENTION][:-1].astype(bool),
+      'expert_action': expert_action[:-1].astype(np.float32),
   }
 
 
@@ -53,6 +57,7 @@ def empty(observation_dim: int, action_dim: int) -> dict:
       'discount': np.zeros((0,), np.float32),
       'next_observation': np.zeros((0, observation_dim), np.float32),
       'is_intervention': np.zeros((0,), bool),
+      'expert_action': np.zeros((0, action_dim), np.float32),
   }
 
 
@@ -69,6 +74,21 @@ def demonstrated(transitions: dict, is_prior: bool) -> np.ndarray:
   if is_prior:
     return np.ones(n, np.float32)
   return transitions['is_intervention'].astype(np.float32)
+
+
+def expert_labelled(transitions: dict) -> dict:
+  """The transitions that carry the expert's action for their state, with `action` set to it:
+  DAgger's training set from one round.
+
+  A step's label is its logged `expert_action` (the expert labelled a state the policy visited);
+  a human-controlled step without one is labelled by the action the human executed. Steps with
+  neither are left out.
+  """
+  labelled = np.isfinite(transitions['expert_action']).all(axis=-1)
+  keep = labelled | transitions['is_intervention']
+  out = select(transitions, keep)
+  out['action'] = np.where(labelled[keep][:, None], out['expert_action'], out['action'])
+  return out
 
 
 def concatenate(parts: list[dict]) -> dict:

@@ -7,7 +7,6 @@ and a pool grows (a new round joins) without retracing the training step.
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from trainer import pairing
@@ -39,11 +38,17 @@ class MixedReplay:
                seed: int = 0):
     self.prior_fraction = float(prior_fraction)
     prior_count(1, self.prior_fraction, 1, 1)  # Validates the fraction early.
-    empty = dict(pairing.empty(observation_dim, action_dim),
-                 demonstrated=np.zeros((0,), np.float32))
+    empty = self._pool_arrays(pairing.empty(observation_dim, action_dim), prior=True)
     self._pools = {'prior': empty, 'online': dict(empty)}
     self._tensors = {name: self._to_tensors(pool) for name, pool in self._pools.items()}
     self.generator = tf.random.Generator.from_seed(seed)
+
+  @staticmethod
+  def _pool_arrays(transitions: dict, prior: bool) -> dict:
+    """What a pool keeps of `transitions`: the `Transition` fields, `demonstrated` derived."""
+    arrays = {k: transitions[k] for k in Transition._fields if k != 'demonstrated'}
+    arrays['demonstrated'] = pairing.demonstrated(transitions, prior)
+    return arrays
 
   @staticmethod
   def _to_tensors(pool: dict) -> Transition:
@@ -53,8 +58,8 @@ class MixedReplay:
     """Adds `transitions` (pairing.FIELDS) to the prior or the online pool; whether each action
     is a demonstration follows from the pool and the intervention flags (`pairing.demonstrated`)."""
     name = 'prior' if prior else 'online'
-    transitions = dict(transitions, demonstrated=pairing.demonstrated(transitions, prior))
-    self._pools[name] = pairing.concatenate([self._pools[name], transitions])
+    self._pools[name] = pairing.concatenate([self._pools[name],
+                                             self._pool_arrays(transitions, prior)])
     self._tensors[name] = self._to_tensors(self._pools[name])
 
   def size(self, prior: bool) -> int:

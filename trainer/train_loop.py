@@ -55,6 +55,8 @@ def route_round(data_rule: str, transitions: dict, is_prior: bool) -> list[tuple
     return []
   if data_rule == 'takeovers':
     return [(pairing.select(transitions, transitions['is_intervention']), True)]
+  if data_rule == 'labels':
+    return [(pairing.expert_labelled(transitions), True)]
   raise ValueError(f'unknown data rule {data_rule!r}; known: {configs.DATA_RULES}')
 
 

@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from pipeline import raw_writer
 from pipeline import round_job
 from pipeline import rounds
 from pipeline import schema as sc
+from pipeline import stages
 
 
 def run(inputs, out, round_index, **kw):
@@ -166,3 +168,105 @@ def test_round_of_only_rejected_input_is_committed_empty(tmp_path):
   assert builder.info.splits['round_1'].num_examples == 0
   assert len(read_split(result.version_dir, 'round_0+round_1')) == 1
   assert run(str(d), out, 1).status == 'unchanged'
+
+
+def _steps(episode):
+  """The nested steps dataset of a read episode as {field: [N, ...] array}."""
+  steps = list(episode[sc.STEPS])
+  return {k: np.stack([step[k] for step in steps]) for k in steps[0]}
+
+
+def _labelled_round(directory, seed, T=12):
+  """Two DAgger-style episodes (the policy acted, the expert labelled every step): one npz, one
+  step stream; returns {episode_id: labels}."""
+  os.makedirs(directory, exist_ok=True)
+  rng = np.random.default_rng(seed)
+  labels = {}
+  for i, kind in enumerate(('npz', 'jsonl')):
+    obs = rng.normal(size=(T + 1, 5)).astype(np.float32)
+    act = rng.uniform(-1, 1, size=(T, 3)).astype(np.float32)
+    expert = rng.uniform(-1, 1, size=(T, 3)).astype(np.float32)
+    episode_id = f'dagger{seed}_{i}'
+    labels[episode_id] = expert
+    if kind == 'npz':
+      raw_writer.write_npz_episode(os.path.join(directory, f'{episode_id}.npz'), obs, act,
+                                   {'episode_id': episode_id}, interventions=np.zeros(T, bool),
+                                   policy_actions=act, expert_actions=expert)
+    else:
+      raw_writer.write_step_stream(
+          os.path.join(directory, f'{episode_id}.jsonl'),
+          raw_writer.step_records(obs, act, {'episode_id': episode_id},
+                                  interventions=np.zeros(T, bool), expert_actions=expert))
+  return labels
+
+
+def test_expert_labels_are_stored_bit_exact_and_absent_labels_are_nan(raw_logs, tmp_path):
+  out = str(tmp_path / 'out')
+  run(raw_logs('r0', 0, num_streamed=0), out, 0)
+  labels = _labelled_round(str(tmp_path / 'r1'), 1)
+  result = run(str(tmp_path / 'r1'), out, 1)
+  assert result.report['episodes_written'] == 2
+  episodes = {e[sc.EPISODE_METADATA][sc.EPISODE_ID].decode(): e
+              for e in read_split(result.version_dir, 'round_1')}
+  for episode_id, expected in labels.items():
+    steps = _steps(episodes[episode_id])
+    assert episodes[episode_id][sc.EPISODE_METADATA][sc.HAS_EXPERT_ACTION]
+    np.testing.assert_array_equal(steps[sc.EXPERT_ACTION][:-1], expected)
+    assert np.isnan(steps[sc.EXPERT_ACTION][-1]).all()  # the final step is not a transition
+    assert (steps[sc.REWARD] == 0).all()  # no takeover, no -1
+  for episode in read_split(result.version_dir, 'round_0'):
+    assert not episode[sc.EPISODE_METADATA][sc.HAS_EXPERT_ACTION]
+    assert np.isnan(_steps(episode)[sc.EXPERT_ACTION]).all()
+
+
+def test_labels_logged_on_some_steps_or_not_finite_are_dead_lettered(tmp_path):
+  directory, out = str(tmp_path / 'bad'), str(tmp_path / 'out')
+  os.makedirs(directory)
+  rng = np.random.default_rng(0)
+  obs = rng.normal(size=(5, 5)).astype(np.float32)
+  act = rng.uniform(-1, 1, size=(4, 3)).astype(np.float32)
+  expert = act.copy()
+  expert[2, 1] = np.nan
+  raw_writer.write_npz_episode(os.path.join(directory, 'nan.npz'), obs, act,
+                               {'episode_id': 'nan'}, expert_actions=expert)
+  records = raw_writer.step_records(obs, act, {'episode_id': 'partial'}, expert_actions=act)
+  del records[1]['expert_action']
+  raw_writer.write_step_stream(os.path.join(directory, 'partial.jsonl'), records)
+  result = run(directory, out, 0)
+  assert result.report['episodes_written'] == 0
+  reasons = {}
+  rejected_dir = rounds.DatasetLayout(out, 'ds').rejected_dir(0)
+  for name in os.listdir(rejected_dir):
+    if name.endswith('.json'):
+      with open(os.path.join(rejected_dir, name)) as f:
+        letter = json.load(f)
+      reasons[letter['episode_id']] = (letter['reason'], letter['detail'])
+  assert reasons['nan'][0] == 'non_finite_value' and 'expert_actions' in reasons['nan'][1]
+  assert reasons['partial'][0] == 'inconsistent_dimensions'
+  assert '`expert_action` is logged on 3 of 4 steps' in reasons['partial'][1]
+
+
+def test_a_dataset_created_before_expert_labels_keeps_its_schema(raw_logs, tmp_path):
+  """Round 0 written with the schema that had no `expert_action` (what earlier versions of the
+  pipeline wrote); appending keeps that schema, so earlier rounds stay readable, and labelled
+  episodes are dead-lettered with the reason rather than dropped."""
+  out = str(tmp_path / 'out')
+  layout = rounds.DatasetLayout(out, 'ds')
+  files = round_job.expand_inputs([os.path.join(raw_logs('r0', 0, num_streamed=0), '*')])
+  job = stages.JobSpec(round_index=0, dims=(5, 3), takeover='keep',
+                       staging_dir=layout.new_staging_dir(0), expert_action=False)
+  stages.run_plain(files, job)
+  rounds.commit_round(layout, 0, job.staging_dir, stages.read_receipts(job.staging_dir),
+                      job.dims, {'round': 0, 'fingerprint': 'legacy', 'report': {}}, '',
+                      expert_action=False)
+  assert not rounds.dataset_has_expert_action(layout)
+
+  run(raw_logs('r1', 1), out, 1)
+  _labelled_round(str(tmp_path / 'r2'), 2)
+  result = run(str(tmp_path / 'r2'), out, 2)
+  assert result.report['episodes_written'] == 0
+  assert result.report['rejected_by_reason'] == {'expert_action_not_in_dataset': 2}
+  assert not rounds.dataset_has_expert_action(layout)
+  episodes = read_split(layout.version_dir, 'round_0+round_1')
+  assert len(episodes) == 4 + 7
+  assert sc.EXPERT_ACTION not in _steps(episodes[0])

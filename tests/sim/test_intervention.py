@@ -117,7 +117,10 @@ def test_hold_keeps_the_expert_in_control_for_k_steps():
 
 
 def test_registry_and_descriptions():
-  assert set(iv.MODELS) == {'value', 'random', 'gating'}
+  assert set(iv.MODELS) == {'value', 'random', 'gating', 'never'}
+  never = iv.make_model('never', seed=1)
+  far = np.ones(2)
+  assert not any(never.decide(np.zeros(3), -far, far) for _ in range(50))  # DAgger: never
   model = iv.make_model('random', seed=5, config=iv.RandomConfig(0.85))
   description = json.loads(json.dumps(model.describe()))
   assert description['name'] == 'random' and description['seed'] == 5

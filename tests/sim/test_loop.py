@@ -8,6 +8,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from sim import collector
+from sim import experts
 from sim import loop
 from sim import tasks
 from sim import reference
@@ -67,6 +68,7 @@ def test_two_rlif_rounds_collect_relabel_train_export_and_evaluate(tmp_path):
       assert meta['round'] == r
       assert json.loads(meta['extra_metadata_json'])['intervention_model']['name'] == 'value'
       assert meta['num_intervention_steps'] == sum(s['is_intervention'] for s in ep['steps'])
+      assert not meta['has_expert_action']  # RLIF's operator only decides when to take over
   # Round 0 is the demonstrations: no flags, no penalties.
   assert all(s['reward'] == 0 and not s['is_intervention'] for ep in data[0] for s in ep['steps'])
   for r in (0, 1, 2):
@@ -101,3 +103,23 @@ def test_bc_rounds_are_expert_episodes_on_the_initial_states_of_the_rl_rounds(tm
                     .astype(np.float32).tobytes() for i in range(2))
   env.close()
   assert sorted(ep['steps'][0]['observation'].tobytes() for ep in data[1]) == expected
+
+
+def test_dagger_rounds_are_policy_episodes_labelled_by_the_expert_at_every_step(tmp_path):
+  messages = []
+  the_loop, rows = run(tmp_path, tiny_spec('dagger', rounds=1), messages)
+  assert rows[1]['collection']['intervention_rate'] == 0.0  # the policy acted alone
+  data = rounds_of(the_loop)
+  expert = experts.MlpExpert.load(shared_files.expert_path('pen'), tasks.get_task('pen'))
+  for ep in data[1]:
+    assert ep['episode_metadata']['has_expert_action']
+    steps = [s for s in ep['steps'] if not s['is_last']]
+    labels = np.array([s['expert_action'] for s in steps])
+    # Each label is the (noise-free) expert's action for the state the policy visited, clipped.
+    expected = np.array([np.clip(expert.act(s['observation']), -1, 1) for s in steps])
+    np.testing.assert_allclose(labels, expected, atol=1e-5)
+    assert np.abs(labels - np.array([s['action'] for s in steps])).max() > 0.1
+    assert all(s['reward'] == 0 for s in ep['steps'])
+  # Every labelled step of round 1 joined the learner's pool beside the demonstrations.
+  joined = [m for m in messages if 'round 1 joined' in m]
+  assert joined and f'prior {4 * LENGTH}' in joined[0], joined

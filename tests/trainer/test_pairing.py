@@ -63,3 +63,19 @@ def test_demonstrated_is_every_prior_action_and_the_takeover_steps_otherwise():
   np.testing.assert_array_equal(pairing.demonstrated(transitions, is_prior=False), [0, 1, 1, 0])
   with pytest.raises(ValueError, match='keys'):
     pairing.concatenate([transitions, {'reward': np.zeros(1, np.float32)}])
+
+
+def test_expert_labelled_takes_the_label_or_the_humans_action_and_drops_the_rest():
+  nan = np.nan
+  transitions = {
+      'observation': np.arange(4, dtype=np.float32)[:, None],
+      'action': np.array([[0.1], [0.2], [0.3], [0.4]], np.float32),
+      'reward': np.zeros(4, np.float32),
+      'is_intervention': np.array([False, True, False, True]),
+      'expert_action': np.array([[0.9], [nan], [nan], [0.7]], np.float32),
+  }
+  out = pairing.expert_labelled(transitions)
+  # Step 0: labelled (policy acted): its label. Step 1: the human acted, no label: its action.
+  # Step 2: the policy acted, no label: dropped. Step 3: label wins over the executed action.
+  np.testing.assert_array_equal(out['observation'][:, 0], [0, 1, 3])
+  np.testing.assert_allclose(out['action'][:, 0], [0.9, 0.2, 0.7])
