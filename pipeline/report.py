@@ -65,6 +65,9 @@ def summary_text(report: dict, where: str) -> str:
       f"  rejected: {report['episodes_rejected']} episodes; records by reason: "
       + (', '.join(f'{k} {v}' for k, v in report['rejected_by_reason'].items()) or 'none'),
   ]
+  if report.get('input_patterns_matching_nothing'):
+    lines.append('  input patterns that matched no file (skipped): '
+                 + ', '.join(report['input_patterns_matching_nothing']))
   for r in report['rejected'][:20]:
     lines.append(f"    - {r['reason']} [{r['source']}"
                  + (f" episode {r['episode_id']}" if r['episode_id'] else '') + f"]: {r['detail']}")

@@ -27,14 +27,32 @@ class RoundResult:
   version_dir: str
 
 
-def expand_inputs(patterns: Sequence[str]) -> list[stages.InputFile]:
-  """Expands comma-separated globs into raw log files; rejects unknown file types up front."""
-  paths = []
+_WILDCARDS = frozenset('*?[')
+
+
+def is_wildcard(pattern: str) -> bool:
+  return any(c in _WILDCARDS for c in pattern)
+
+
+def match_inputs(patterns: Sequence[str]) -> dict[str, list[str]]:
+  """{pattern: matched paths}, following Beam's `EmptyMatchTreatment.ALLOW_IF_WILDCARD`: a
+  wildcard that matches nothing is allowed (its list is empty), a literal path that does not
+  exist is an error."""
+  matched = {}
   for pattern in patterns:
     matches = tf.io.gfile.glob(pattern)
-    if not matches:
-      raise FileNotFoundError(f'--input pattern {pattern!r} matched no files')
-    paths.extend(matches)
+    if not matches and not is_wildcard(pattern):
+      raise FileNotFoundError(f'--input {pattern!r} does not exist')
+    matched[pattern] = matches
+  return matched
+
+
+def expand_inputs(patterns: Sequence[str],
+                  matched: Optional[dict[str, list[str]]] = None) -> list[stages.InputFile]:
+  """Expands comma-separated globs into raw log files (`match_inputs`, unless `matched` is
+  given); rejects unknown file types up front and a round with no input file at all."""
+  matched = match_inputs(patterns) if matched is None else matched
+  paths = [path for matches in matched.values() for path in matches]
   files, unknown = [], []
   for path in sorted(set(paths)):
     if tf.io.gfile.isdir(path):
@@ -90,7 +108,8 @@ def run_round(input_patterns: Sequence[str], output_dir: str, dataset: str, roun
     raise ValueError(f'--round must be >= 0, got {round_index}')
   takeover = rl.Takeover(takeover).value
   layout = rounds.DatasetLayout(output_dir, dataset)
-  files = expand_inputs(input_patterns)
+  matched = match_inputs(input_patterns)
+  files = expand_inputs(input_patterns, matched)
   settings = {'reward_rule': rl.RULE_NAME, 'reward_rule_version': rl.RULE_VERSION,
               'takeover': takeover, 'raw_format_version': raw_format.FORMAT_VERSION}
   fingerprint = rounds.input_fingerprint([f.path for f in files], settings)
@@ -117,6 +136,7 @@ def run_round(input_patterns: Sequence[str], output_dir: str, dataset: str, roun
   rejected = dead_letters.read_all(job.rejected_dir)
   report = report_lib.build_report(round_index, receipts, rejected, settings, len(files))
   report['observation_dim'], report['action_dim'] = job.dims
+  report['input_patterns_matching_nothing'] = [p for p, m in matched.items() if not m]
   summary = report_lib.summary_text(report, layout.version_dir)
   manifest = {'round': round_index, 'fingerprint': fingerprint, 'settings': settings,
               'input_files': [f.source for f in files], 'report': report}

@@ -24,6 +24,19 @@ class RlifAdroitTest(tfds.testing.DatasetBuilderTestCase):
     for episode in tfds.as_numpy(builder.as_dataset(split='round_0')):
       assert not any(s['reward'] for s in episode['steps'])
 
+  def test_the_trainer_reads_the_build_by_name_and_config(self):
+    """`tfds build --config=pen` writes DIR/rlif_adroit/pen/<version>; the trainer takes that
+    dataset as `rlif_adroit/pen`, TFDS's name/config form."""
+    from trainer import rounds_data
+    builder = self.DATASET_CLASS(config='pen', data_dir=self.tmp_dir)
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+        manual_dir=self.dummy_data))
+    data = rounds_data.RlifDataset(self.tmp_dir, 'rlif_adroit/pen')
+    assert data.rounds() == [0, 1]
+    round_1 = data.load_round(1)
+    assert round_1.episodes == 2
+    assert (round_1.transitions['reward'] == -1).sum() == 2
+
 
 if __name__ == '__main__':
   tfds.testing.test_main()

@@ -270,3 +270,20 @@ def test_a_dataset_created_before_expert_labels_keeps_its_schema(raw_logs, tmp_p
   episodes = read_split(layout.version_dir, 'round_0+round_1')
   assert len(episodes) == 4 + 7
   assert sc.EXPERT_ACTION not in _steps(episodes[0])
+
+
+def test_input_patterns_follow_beam_empty_match_treatment(raw_logs, tmp_path):
+  """A wildcard that matches nothing is skipped and reported; a literal path that does not exist
+  is an error; a round with no input file at all is an error."""
+  inputs, out = raw_logs('r0', 0, num_streamed=0), str(tmp_path / 'out')  # npz files only
+  result = round_job.run_round([os.path.join(inputs, '*.npz'), os.path.join(inputs, '*.jsonl')],
+                               out, 'ds', 0, runner='plain')
+  assert result.report['episodes_written'] == 4
+  assert result.report['input_patterns_matching_nothing'] == [os.path.join(inputs, '*.jsonl')]
+  assert 'matched no file (skipped): ' + os.path.join(inputs, '*.jsonl') in result.summary
+  with pytest.raises(FileNotFoundError, match='does not exist'):
+    round_job.run_round([os.path.join(inputs, 'ep0_0.npz'), os.path.join(inputs, 'gone.npz')],
+                        out, 'ds', 1, runner='plain')
+  with pytest.raises(FileNotFoundError, match='matched no raw log files'):
+    round_job.run_round([os.path.join(inputs, '*.jsonl.gz')], out, 'ds', 1, runner='plain')
+  assert sorted(rounds.committed_rounds(rounds.DatasetLayout(out, 'ds'))) == [0]
