@@ -68,6 +68,8 @@ _EVAL_EPISODES = flags.DEFINE_integer('eval_episodes', 5, 'Episodes to evaluate 
 def main(argv):
   del argv
   from absl import logging
+  from trainer import console
+  console.quiet_libraries()  # before TensorFlow's import
   logging.set_verbosity(logging.WARNING)  # TFDS logs every dataset read at INFO
   import configs
   from trainer import rounds_data

@@ -17,6 +17,10 @@ def test_quickstart_prepares_trains_evaluates_and_exports(tmp_path):
   out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   assert 'collecting 1 pen demonstrations with the project expert' in out.stdout
+  # The README's lines, not the notices libraries print on every start (trainer/console.py).
+  for noise in ('cpu_feature_guard', 'Gym has been unmaintained', 'reward functions were updated',
+                'Sanitizing', 'SyntaxWarning', 'Encoding a StructuredValue'):
+    assert noise not in out.stdout + out.stderr, noise
   # Round 1: a BC policy on round 0 acts, the expert takes over on ~30% of the steps.
   assert '[collection policy] exported policy after round 0' in out.stdout
   joined = re.search(r'round 1 joined \(intervention data\): 1 episodes, 200 transitions, '
