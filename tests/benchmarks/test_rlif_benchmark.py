@@ -57,3 +57,25 @@ def test_long_grids_report_success_every_20k_steps_and_other_tasks_no_paper_line
   text, table = _table(out)
   assert table[('~10%', 'hg_dagger')].endswith('| - | 20k 50, 40k 100 |')
   assert 'Paper (Table 1' not in text
+
+
+def test_variants_change_one_thing_at_equal_budgets():
+  import pytest
+  from sim import loop
+  base = loop.LoopSpec(method='rlif_value', rounds=5, episodes_per_round=20,
+                       updates_per_round=1000, learner_overrides=(('seed_like', 1),))
+  small = bench.apply_variants(base, 'rlif_value+rounds4x')
+  assert (small.rounds, small.episodes_per_round, small.updates_per_round) == (20, 5, 250)
+  assert small.env_steps == base.env_steps  # same env steps, same updates per env step
+  assert small.rounds * small.updates_per_round == base.rounds * base.updates_per_round
+  both = bench.apply_variants(base, 'rlif_value+bc_demo+g4')
+  assert dict(both.learner_overrides) == {'seed_like': 1, 'bc_actions': 'demonstrated',
+                                          'critic_updates_per_step': 4}
+  assert bench.apply_variants(base, 'rlif_value+drop').takeover == 'drop'
+  assert bench.apply_variants(base, 'rlif_value') == base
+  with pytest.raises(ValueError, match='unknown variant'):
+    bench.apply_variants(base, 'rlif_value+fast')
+  # Rows are ordered by method, each method's variants after it.
+  labels = ['bc', 'rlif_value+g4', 'dagger', 'rlif_value', 'rlif_value+bc_demo']
+  assert sorted(labels, key=bench.row_order) == [
+      'rlif_value', 'rlif_value+bc_demo', 'rlif_value+g4', 'dagger', 'bc']
