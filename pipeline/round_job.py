@@ -140,9 +140,15 @@ def run_round(input_patterns: Sequence[str], output_dir: str, dataset: str, roun
   summary = report_lib.summary_text(report, layout.version_dir)
   manifest = {'round': round_index, 'fingerprint': fingerprint, 'settings': settings,
               'input_files': [f.source for f in files], 'report': report}
-  rounds.commit_round(layout, round_index, job.staging_dir, receipts, job.dims,
-                      json.loads(json.dumps(manifest, default=_json_default)), summary,
-                      expert_action=job.expert_action)
+  committed = rounds.commit_round(
+      layout, round_index, job.staging_dir, receipts, job.dims,
+      json.loads(json.dumps(manifest, default=_json_default)), summary,
+      expert_action=job.expert_action, overwrite=overwrite)
+  if committed == 'unchanged':
+    summary = (f'{rounds.sc.split_name(round_index)} was committed from this same input by '
+               'another job while this one ran; nothing to do.\n')
+    return RoundResult('unchanged', rounds.read_manifest(layout, round_index)['report'],
+                       summary, layout.version_dir)
   return RoundResult(status, report, summary, layout.version_dir)
 
 

@@ -12,16 +12,24 @@ Layout under `DIR/NAME/VERSION/`:
 Appending round N writes only round N's files, then replaces dataset_info.json with a version that
 adds split `round_N` (write to a temporary file, then rename). A crash anywhere before that rename
 leaves the dataset exactly as it was; files of rounds < N are never opened for writing.
+
+Several jobs may append to one dataset at once: each converts into its own staging folder, and
+the commit (re-reading the committed rounds, moving files, writing the metadata) runs under the
+dataset's commit lock (`commit_lock`), so every job's round lands; a job whose round was
+committed by another job while it ran is told so (`RoundConflict`, or 'unchanged' for the same
+input).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
+import time
 import uuid
-from typing import Optional
+from typing import Iterator, Optional
 
 import tensorflow as tf
 
@@ -30,6 +38,7 @@ from pipeline import schema as sc
 DATASET_VERSION = '1.0.0'
 DATASET_INFO = 'dataset_info.json'
 FEATURES = 'features.json'
+LOCK = '.commit.lock'
 
 
 class RoundConflict(Exception):
@@ -137,6 +146,63 @@ def plan_round(layout: DatasetLayout, round_index: int, fingerprint: str,
   return 'overwrite'
 
 
+@contextlib.contextmanager
+def commit_lock(layout: DatasetLayout, timeout: float = 600.0,
+                settle_seconds: float = 2.0) -> Iterator[None]:
+  """Holds the dataset's commit lock: one job at a time reads and rewrites its metadata.
+
+  Local paths: an exclusive `fcntl.flock` on DIR/NAME/VERSION/.commit.lock, released by the
+  kernel if the job dies. Other `tf.io.gfile` paths (object stores have no exclusive create or
+  flock): a lease file holding a random token, taken when absent or older than `timeout`; after
+  writing it the job waits `settle_seconds` and reads it back, and only the job whose token is
+  still there proceeds. That is safe on stores with read-after-write consistency (GCS, S3) as
+  long as no two jobs write the lease more than `settle_seconds` apart after both saw it absent;
+  it is a lease, not a lock, so a commit must finish within `timeout`.
+  """
+  path = os.path.join(layout.version_dir, LOCK)
+  tf.io.gfile.makedirs(layout.version_dir)
+  deadline = time.monotonic() + timeout
+  if '://' not in path:
+    import fcntl
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+      while True:
+        try:
+          fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+          break
+        except BlockingIOError:
+          if time.monotonic() > deadline:
+            raise TimeoutError(f'{path}: another job has held the commit lock for over '
+                               f'{timeout:.0f} s') from None
+          time.sleep(0.05)
+      yield
+    finally:
+      os.close(fd)  # releases the flock
+    return
+  token = uuid.uuid4().hex
+  while True:
+    holder = None
+    if tf.io.gfile.exists(path):
+      with tf.io.gfile.GFile(path) as f:
+        holder = f.read().split()
+      if holder and time.time() - float(holder[1]) > timeout:
+        holder = None  # a stale lease of a job that died
+    if holder is None:
+      with tf.io.gfile.GFile(path, 'w') as f:
+        f.write(f'{token} {time.time()}')
+      time.sleep(settle_seconds)
+      with tf.io.gfile.GFile(path) as f:
+        if f.read().split()[0] == token:
+          break
+    if time.monotonic() > deadline:
+      raise TimeoutError(f'{path}: the commit lease was held for over {timeout:.0f} s')
+    time.sleep(settle_seconds)
+  try:
+    yield
+  finally:
+    tf.io.gfile.remove(path)
+
+
 def write_metadata(layout: DatasetLayout, features, splits: dict) -> None:
   """Atomically replaces the TFDS metadata so that it lists exactly `splits`."""
   import tensorflow_datasets as tfds
@@ -175,15 +241,44 @@ def _delete_round_files(layout: DatasetLayout, round_index: int) -> None:
 
 def commit_round(layout: DatasetLayout, round_index: int, staging_dir: str,
                  receipts: list[dict], dims: tuple[int, int], manifest: dict,
-                 summary: str, expert_action: bool = True) -> None:
-  """Publishes a staged round: shards, dead letters, manifest, then the metadata (commit point).
+                 summary: str, expert_action: bool = True, overwrite: bool = False) -> str:
+  """Publishes a staged round under the commit lock: shards, dead letters, manifest, then the
+  metadata (commit point). Returns 'committed', or 'unchanged' when another job committed this
+  round from the same input while this one ran (the staged files are discarded).
 
   Re-running after a crash at any point is safe: until the metadata names round N, its files
-  are invisible to readers and are replaced here.
+  are invisible to readers and are replaced here. The committed rounds are read again under the
+  lock, so rounds other jobs committed meanwhile are kept; if one of them is this round, from
+  other input, `RoundConflict` says so unless `overwrite`.
   """
+  with commit_lock(layout):
+    splits = committed_rounds(layout)
+    existing = dataset_dims(layout)
+    if existing is not None and tuple(existing) != tuple(dims):
+      tf.io.gfile.rmtree(staging_dir)
+      raise RoundConflict(
+          f'{layout.version_dir} was created by another job while this one ran, with '
+          f'observation/action dims {tuple(existing)}; this round has {tuple(dims)}')
+    if round_index in splits and not overwrite:
+      committed = (read_manifest(layout, round_index) or {}).get('fingerprint', 'unknown')
+      if committed == manifest.get('fingerprint'):
+        tf.io.gfile.rmtree(staging_dir)
+        return 'unchanged'
+      tf.io.gfile.rmtree(staging_dir)
+      raise RoundConflict(
+          f'{sc.split_name(round_index)} of {layout.version_dir} was committed by another job '
+          f'while this one ran, from different input (fingerprint {committed[:12]}, this input '
+          f'{str(manifest.get("fingerprint"))[:12]}); nothing of this job was written: pass '
+          '--overwrite to replace it, or write this data as a new round')
+    _commit_locked(layout, round_index, staging_dir, receipts, dims, manifest, summary,
+                   expert_action, splits)
+  return 'committed'
+
+
+def _commit_locked(layout, round_index, staging_dir, receipts, dims, manifest, summary,
+                   expert_action, splits) -> None:
   import tensorflow_datasets as tfds
   features = sc.make_features(*dims, expert_action=expert_action)
-  splits = committed_rounds(layout)
   if round_index in splits:  # Overwrite: hide the old round first, then replace its files.
     del splits[round_index]
     write_metadata(layout, features, splits)
@@ -218,7 +313,5 @@ def commit_round(layout: DatasetLayout, round_index: int, staging_dir: str,
       name=sc.split_name(round_index), shard_lengths=[lengths[s] for s in shards],
       num_bytes=num_bytes)
   write_metadata(layout, features, splits)
+  # The staging root stays: another job may be converting into it right now.
   tf.io.gfile.rmtree(staging_dir)
-  staging_root = os.path.dirname(staging_dir)
-  if not tf.io.gfile.listdir(staging_root):
-    tf.io.gfile.rmtree(staging_root)
