@@ -82,12 +82,12 @@ def random_transitions(size, seed=0):
       demonstrated=tf.constant(rng.integers(0, 2, size=size), tf.float32))
 
 
-def make_rlpd(critic_updates_per_step, use_xla):
+def make_rlpd(critic_updates_per_step, use_xla, fused_updates=True):
   from trainer.rlpd_agent import RlpdAgent  # pylint: disable=g-import-not-at-top
   agent = RlpdAgent.from_dims(
       OBS_DIM, ACT_DIM, num_critics=NUM_CRITICS, num_min_critics=NUM_MIN_CRITICS,
       critic_hidden=HIDDEN, actor_hidden=HIDDEN, critic_updates_per_step=critic_updates_per_step,
-      use_xla=use_xla, seed=0)
+      use_xla=use_xla, fused_updates=fused_updates, seed=0)
   batch = random_transitions(critic_updates_per_step * BATCH)
   return lambda: agent.train(batch).loss
 
@@ -130,8 +130,13 @@ def make_sac(use_xla):
 CONFIGS = {
     # name: (label, factory, critic updates per call, (flops per critic update, per call))
     'rlpd_g1': ('RLPD E=10 M=2 G=1', lambda: make_rlpd(1, False), 1, rlpd_flops(1)),
+    # Before trainer/fused_updates.py: Keras' per-op Adam and Polyak updates.
+    'rlpd_g1_keras': ('RLPD E=10 M=2 G=1 Keras updates', lambda: make_rlpd(1, False, False), 1,
+                      rlpd_flops(1)),
     'rlpd_g1_xla': ('RLPD E=10 M=2 G=1 XLA', lambda: make_rlpd(1, True), 1, rlpd_flops(1)),
     'rlpd_g5': ('RLPD E=10 M=2 G=5', lambda: make_rlpd(5, False), 5, rlpd_flops(5)),
+    'rlpd_g5_keras': ('RLPD E=10 M=2 G=5 Keras updates', lambda: make_rlpd(5, False, False), 5,
+                      rlpd_flops(5)),
     'rlpd_g5_xla': ('RLPD E=10 M=2 G=5 XLA', lambda: make_rlpd(5, True), 5, rlpd_flops(5)),
     'sac': ('TF-Agents SacAgent (2 critics)', lambda: make_sac(False), 1, sac_flops()),
     'sac_xla': ('TF-Agents SacAgent (2 critics) XLA', lambda: make_sac(True), 1, sac_flops()),

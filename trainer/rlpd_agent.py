@@ -19,6 +19,7 @@ import tensorflow as tf
 from tf_agents.agents import tf_agent
 from tf_agents.trajectories import time_step as ts
 
+from trainer import fused_updates as fused_updates_lib
 from trainer import networks
 from trainer import transition_agent
 from trainer.transition import Transition
@@ -67,6 +68,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
                actor_update_after: int = 0,
                bc_weight: float = 0.0,
                bc_actions: str = 'all',
+               fused_updates: bool = True,
                use_xla: bool = False,
                seed: Optional[int] = None,
                train_step_counter: Optional[tf.Variable] = None,
@@ -86,6 +88,9 @@ class RlpdAgent(transition_agent.TransitionAgent):
     of the batch) or 'demonstrated' (only samples whose `Transition.demonstrated` is 1, prior
     data and human-controlled steps; the mean is over those, 0 when a batch has none), so the
     policy's own actions that led to a takeover are not imitated.
+    `fused_updates` applies Adam and the Polyak target update with one TensorFlow kernel per
+    variable (trainer/fused_updates.py; same variables, same math) instead of Keras' per-op
+    graph; False is Keras' `apply_gradients` and a plain assign.
     `use_xla` compiles the train step with XLA
     (jit_compile); off by default because on CPU the plain graph was ~10% faster
     (benchmarks/trainer_benchmark.py). XLA draws different random numbers for the same seed.
@@ -110,6 +115,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
       raise ValueError(f'bc_actions must be one of {BC_ACTIONS}, got {bc_actions!r}')
     self._bc_actions = bc_actions
     self._backup_entropy = backup_entropy
+    self._fused_updates = bool(fused_updates)
     self._target_entropy = (-action_dim / 2.0 if target_entropy is None else float(target_entropy))
 
     observation_spec = time_step_spec.observation
@@ -131,6 +137,10 @@ class RlpdAgent(transition_agent.TransitionAgent):
     self._critic_optimizer = _adam(critic_learning_rate, self._critic.trainable_variables)
     self._actor_optimizer = _adam(actor_learning_rate, self._actor.trainable_variables)
     self._temperature_optimizer = _adam(temperature_learning_rate, [self._log_alpha])
+    if self._fused_updates:
+      for optimizer in (self._critic_optimizer, self._actor_optimizer,
+                        self._temperature_optimizer):
+        fused_updates_lib.check_fusable(optimizer)
     self._rng = (tf.random.Generator.from_non_deterministic_state() if seed is None
                  else tf.random.Generator.from_seed(seed))
 
@@ -265,9 +275,19 @@ class RlpdAgent(transition_agent.TransitionAgent):
   # Updates.
 
   def _polyak_update(self, tau: float):
+    if self._fused_updates and tau < 1.0:
+      fused_updates_lib.polyak_update(self._target_critic.trainable_variables,
+                                      self._critic.trainable_variables, tau)
+      return
     for target, online in zip(self._target_critic.trainable_variables,
                               self._critic.trainable_variables):
       target.assign(tau * online + (1.0 - tau) * target)
+
+  def _apply(self, optimizer, gradients, variables):
+    if self._fused_updates:
+      fused_updates_lib.fused_adam_apply(optimizer, zip(gradients, variables))
+    else:
+      optimizer.apply_gradients(zip(gradients, variables))
 
   def _critic_update(self, transition, next_action, next_log_prob, target_members):
     variables = self._critic.trainable_variables
@@ -275,7 +295,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
       tape.watch(variables)
       loss, metrics = self._critic_loss_and_metrics(transition, next_action, next_log_prob,
                                                     target_members)
-    self._critic_optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    self._apply(self._critic_optimizer, tape.gradient(loss, variables), variables)
     self._polyak_update(self._tau)
     return metrics
 
@@ -291,14 +311,14 @@ class RlpdAgent(transition_agent.TransitionAgent):
       tape.watch(actor_variables)
       actor_loss, log_prob = self._actor_loss_and_log_prob(observation, seed, data_action,
                                                            demonstrated)
-    self._actor_optimizer.apply_gradients(
-        zip(tape.gradient(actor_loss, actor_variables), actor_variables))
+    self._apply(self._actor_optimizer, tape.gradient(actor_loss, actor_variables),
+                actor_variables)
 
     with tf.GradientTape(watch_accessed_variables=False) as tape:
       tape.watch(self._log_alpha)
       temperature_loss = self._temperature_loss_from_log_prob(log_prob)
-    self._temperature_optimizer.apply_gradients(
-        [(tape.gradient(temperature_loss, self._log_alpha), self._log_alpha)])
+    self._apply(self._temperature_optimizer, [tape.gradient(temperature_loss, self._log_alpha)],
+                [self._log_alpha])
     return actor_loss, temperature_loss, log_prob
 
   def _train_step(self, experience: Transition) -> tf_agent.LossInfo:
