@@ -214,7 +214,9 @@ class RlifLoop:
   def _intervention(self, round_index: int) -> intervention_lib.InterventionModel:
     name = self.method.intervention
     config_class = intervention_lib.MODELS[name].config_class
-    config = config_class(**{'hold_steps': self.spec.hold_steps,
+    task_settings = ({'alpha': intervention_lib.calibrated_alpha(self.task.name)}
+                     if name == 'value' else {})
+    config = config_class(**{'hold_steps': self.spec.hold_steps, **task_settings,
                              **dict(self.spec.intervention_overrides)})
     extra = {}
     if name == 'value':

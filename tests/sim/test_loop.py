@@ -1,5 +1,6 @@
 """The closed loop on a tiny budget: real MuJoCo episodes, the real pipeline and trainer."""
 
+import dataclasses
 import json
 import os
 
@@ -123,3 +124,17 @@ def test_dagger_rounds_are_policy_episodes_labelled_by_the_expert_at_every_step(
   # Every labelled step of round 1 joined the learner's pool beside the demonstrations.
   joined = [m for m in messages if 'round 1 joined' in m]
   assert joined and f'prior {4 * LENGTH}' in joined[0], joined
+
+
+def test_the_value_model_uses_the_tasks_calibrated_margin(tmp_path):
+  from sim import intervention
+  shared_files.expert_path('relocate')
+  spec = dataclasses.replace(tiny_spec('rlif_value'), task='relocate')
+  the_loop = loop.RlifLoop(spec, str(tmp_path / 'run'), shared_files.EXPERT_DIR,
+                           str(tmp_path / 'reference'), TINY_REFERENCE, log=lambda m: None)
+  model = the_loop._intervention(1)
+  assert model.config.alpha == intervention.calibrated_alpha('relocate') == 0.8
+  overridden = dataclasses.replace(spec, intervention_overrides=(('alpha', 0.9),))
+  the_loop = loop.RlifLoop(overridden, str(tmp_path / 'run2'), shared_files.EXPERT_DIR,
+                           str(tmp_path / 'reference'), TINY_REFERENCE, log=lambda m: None)
+  assert the_loop._intervention(1).config.alpha == 0.9  # an explicit setting wins
