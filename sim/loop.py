@@ -44,7 +44,7 @@ EVAL_ROUND = 10_000  # evaluation episodes' seeds: episode_seed(seed, EVAL_ROUND
 
 @dataclasses.dataclass(frozen=True)
 class Method:
-  learner: str                  # configs.LEARNERS key
+  learner: str                  # learners.LEARNERS key
   intervention: Optional[str]   # intervention model; None: rounds are expert-only episodes
   expert_labels: bool = False   # log the expert's action at every step (DAgger's labels)
 
@@ -238,14 +238,14 @@ class RlifLoop:
              init_from: Optional[str] = None) -> str:
     """Trains `learner` through `round_index` (the trainer's follow schedule, resumable) and
     returns the exported policy's path."""
-    import configs
+    from trainer import learners
     from trainer import train_loop
     run = os.path.join(self.run_dir, run_name)
     policy_dir = os.path.join(run, 'policies', f'round_{round_index}')
     if os.path.exists(policy_dir):
       return policy_dir
     overrides = {} if run_name == INITIAL else dict(self.spec.learner_overrides)
-    settings = configs.load_settings(learner, overrides=overrides)
+    settings = learners.load_settings(learner, overrides=overrides)
     # Rounds of expert-only episodes (all of BC's) are prior data like the demonstrations.
     prior_rounds = (tuple(range(round_index + 1)) if self.method.intervention is None
                     else (0,))
@@ -312,11 +312,11 @@ def _copy_actor(checkpoint_dir: str, agent, data_dir: str, dataset: str, seed: i
   """Loads the initial BC agent's latest checkpoint and copies its actor weights into `agent`
   (the same `TanhGaussianActorNetwork` layout)."""
   import tensorflow as tf
-  import configs
+  from trainer import learners
   from trainer import rounds_data
   data = rounds_data.RlifDataset(data_dir, dataset)
-  source = configs.LEARNERS['bc'].make_agent(data.observation_dim, data.action_dim, seed=seed,
-                                             **configs.load_settings('bc'))
+  source = learners.LEARNERS['bc'].make_agent(data.observation_dim, data.action_dim, seed=seed,
+                                             **learners.load_settings('bc'))
   latest = tf.train.latest_checkpoint(checkpoint_dir)
   if latest is None:
     raise FileNotFoundError(f'no checkpoint of the initial policy in {checkpoint_dir}')
@@ -348,14 +348,14 @@ def main(argv=None) -> None:
   parser.add_argument('--set', action='append', default=[],
                       help='learner setting override key=JSON (e.g. critic_updates_per_step=2)')
   args = parser.parse_args(argv)
-  import configs
+  from trainer import learners
   spec = LoopSpec(task=args.task, method=args.method, expert_noise=args.expert_noise,
                   seed=args.seed, num_demos=args.num_demos, rounds=args.rounds,
                   episodes_per_round=args.episodes_per_round,
                   initial_updates=args.initial_updates,
                   updates_per_round=args.updates_per_round, eval_episodes=args.eval_episodes,
                   max_env_steps=args.max_env_steps,
-                  learner_overrides=tuple(configs.parse_overrides(args.set).items()))
+                  learner_overrides=tuple(learners.parse_overrides(args.set).items()))
   run_dir = args.run_dir or os.path.join(
       'runs', 'loop', f'{spec.task}-{spec.method}-noise{spec.expert_noise}-s{spec.seed}')
   expert_dir = None if args.expert_dir == 'project' else args.expert_dir

@@ -99,12 +99,12 @@ def prepare(data_dir: str, dataset: str, task: str = 'pen', manual_dir: Optional
 
 def _behaviour_cloning_policy(data_dir, dataset, raw_root, updates, seed, log):
   """A BC policy on round 0 (the trainer's own loop and learner), to deploy for collection."""
-  import configs
+  from trainer import learners
   from trainer import train_loop
   run_dir = os.path.join(raw_root, 'collection_policy')
   config = train_loop.LoopConfig(learner='bc', num_steps=updates, checkpoint_every=updates,
                                  summary_every=max(updates // 10, 1), seed=seed)
-  loop = train_loop.TrainLoop(config, configs.load_settings('bc'), data_dir, dataset, run_dir,
+  loop = train_loop.TrainLoop(config, learners.load_settings('bc'), data_dir, dataset, run_dir,
                               log=lambda m: log(f'  [collection policy] {m}'))
   loop.run()
   return collector.load_saved_policy(os.path.join(run_dir, 'policies', 'round_0'))

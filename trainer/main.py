@@ -71,7 +71,7 @@ def main(argv):
   from trainer import console
   console.quiet_libraries()  # before TensorFlow's import
   logging.set_verbosity(logging.WARNING)  # TFDS logs every dataset read at INFO
-  import configs
+  from trainer import learners
   from trainer import rounds_data
   from trainer import train_loop
 
@@ -90,8 +90,8 @@ def main(argv):
   run_dir = os.path.abspath(_RUN_DIR.value or os.path.join('runs', _DATASET.value,
                                                            _LEARNER.value))
   try:
-    settings = configs.load_settings(_LEARNER.value, _CONFIG.value,
-                                     configs.parse_overrides(_SET.value))
+    settings = learners.load_settings(_LEARNER.value, _CONFIG.value,
+                                     learners.parse_overrides(_SET.value))
   except ValueError as e:
     raise app.UsageError(str(e))
   config = train_loop.LoopConfig(
@@ -105,7 +105,7 @@ def main(argv):
     loop = train_loop.TrainLoop(config, settings, data_dir, _DATASET.value, run_dir)
     print(f'dataset: {loop.data.version_dir} (rounds {loop.data.rounds()})')
     print(f'learner: {_LEARNER.value} {settings}')
-    if (configs.LEARNERS[_LEARNER.value].data_rule == 'rl'
+    if (learners.LEARNERS[_LEARNER.value].data_rule == 'rl'
         and set(loop.data.rounds()) <= set(config.prior_rounds) and not config.follow):
       print('note: the dataset holds prior data only (no intervention round): every RLIF reward '
             'is 0, so RL has nothing to learn from yet; collect an intervention round '

@@ -21,7 +21,7 @@ from typing import Callable, Optional
 
 import tensorflow as tf
 
-import configs
+from trainer import learners
 from trainer import pairing
 from trainer import replay as replay_lib
 from trainer import rounds_data
@@ -29,7 +29,7 @@ from trainer import rounds_data
 
 @dataclasses.dataclass
 class LoopConfig:
-  learner: str = configs.DEFAULT_LEARNER
+  learner: str = learners.DEFAULT_LEARNER
   batch_size: int = 256
   prior_fraction: float = 0.5          # Share of each batch drawn from prior data.
   prior_rounds: tuple[int, ...] = (0,)  # Rounds that are prior data (demonstrations).
@@ -46,7 +46,7 @@ class LoopConfig:
 
 
 def route_round(data_rule: str, transitions: dict, is_prior: bool) -> list[tuple[dict, bool]]:
-  """[(transitions, into_prior_pool)] for one round under a learner's data rule (see configs)."""
+  """[(transitions, into_prior_pool)] for one round under a learner's data rule (trainer/learners.py)."""
   if is_prior:
     return [(transitions, True)]
   if data_rule == 'rl':
@@ -57,7 +57,7 @@ def route_round(data_rule: str, transitions: dict, is_prior: bool) -> list[tuple
     return [(pairing.select(transitions, transitions['is_intervention']), True)]
   if data_rule == 'labels':
     return [(pairing.expert_labelled(transitions), True)]
-  raise ValueError(f'unknown data rule {data_rule!r}; known: {configs.DATA_RULES}')
+  raise ValueError(f'unknown data rule {data_rule!r}; known: {learners.DATA_RULES}')
 
 
 @dataclasses.dataclass
@@ -74,7 +74,7 @@ class TrainLoop:
                run_dir: str, log: Callable[[str], None] = print):
     self.config, self.run_dir, self.log = config, run_dir, log
     self.data = rounds_data.RlifDataset(data_dir, dataset)
-    entry = configs.LEARNERS[config.learner]
+    entry = learners.LEARNERS[config.learner]
     self.data_rule = entry.data_rule
     self.agent = entry.make_agent(self.data.observation_dim, self.data.action_dim,
                                   seed=config.seed, **settings)

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import configs
 from pipeline import round_job
+from trainer import learners
 from trainer import rounds_data
 from trainer import train_loop
 
@@ -118,7 +118,7 @@ def test_resume_after_kill_9_loses_at_most_one_checkpoint_interval(raw_logs, tmp
   assert 'trained 1500 steps' in out.stdout
   # Optimizer state came back too: 2 critic updates per step over all 1500 steps, and the
   # actor and temperature once per step after the default recipe's critic warm-up.
-  warm_up = configs.load_settings('rlif')['actor_update_after']
+  warm_up = learners.load_settings('rlif')['actor_update_after']
   assert 0 < warm_up < 1500
   reader = tf.train.load_checkpoint(str(checkpoints))
   iterations = {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map()

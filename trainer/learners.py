@@ -1,0 +1,95 @@
+"""The learners the trainer knows: a registry from learner name to (agent factory, settings file
+in configs/, data rule), and the settings files' loader. `rlif` is the product default
+(`DEFAULT_LEARNER`). The settings themselves are data in configs/<learner>.toml: one key per
+constructor argument, each with a comment saying why."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from typing import Callable, Mapping, Optional
+
+import configs
+
+
+# Which transitions of a round feed the learner (see trainer/train_loop.py `route_round`):
+#   'rl'        prior rounds -> prior pool, intervention rounds -> online pool (all transitions)
+#   'prior'     prior rounds only (behaviour cloning)
+#   'takeovers' prior rounds, plus the human takeover steps (`is_intervention`) of intervention
+#               rounds, sampled uniformly together (HG-DAgger)
+#   'labels'    prior rounds, plus every step of later rounds that has the expert's action for
+#               its state (`expert_action` labels, or the human's executed action), trained on
+#               that action (DAgger; trainer/pairing.py `expert_labelled`)
+DATA_RULES = ('rl', 'prior', 'takeovers', 'labels')
+
+
+@dataclasses.dataclass(frozen=True)
+class LearnerEntry:
+  make_agent: Callable  # (observation_dim, action_dim, **settings) -> TFAgent
+  settings_file: str
+  data_rule: str
+
+
+def _rlpd(observation_dim, action_dim, **settings):
+  from trainer.rlpd_agent import RlpdAgent
+  return RlpdAgent.from_dims(observation_dim, action_dim, **settings)
+
+
+def _supervised(observation_dim, action_dim, **settings):
+  from trainer.supervised_agent import SupervisedAgent
+  return SupervisedAgent.from_dims(observation_dim, action_dim, **settings)
+
+
+LEARNERS: Mapping[str, LearnerEntry] = {
+    'rlif': LearnerEntry(_rlpd, os.path.join(configs.DIRECTORY, 'rlif.toml'), 'rl'),
+    'rlpd': LearnerEntry(_rlpd, os.path.join(configs.DIRECTORY, 'rlpd.toml'), 'rl'),
+    'bc': LearnerEntry(_supervised, os.path.join(configs.DIRECTORY, 'bc.toml'), 'prior'),
+    'hg_dagger': LearnerEntry(_supervised, os.path.join(configs.DIRECTORY, 'hg_dagger.toml'), 'takeovers'),
+    'dagger': LearnerEntry(_supervised, os.path.join(configs.DIRECTORY, 'dagger.toml'), 'labels'),
+}
+DEFAULT_LEARNER = 'rlif'
+
+
+def read_settings_file(path: str) -> dict:
+  """A settings file: TOML (`.toml`, the project's own) or JSON (any other name)."""
+  if path.endswith('.toml'):
+    with open(path, 'rb') as f:
+      try:
+        return tomllib.load(f)
+      except tomllib.TOMLDecodeError as e:
+        raise ValueError(f'{path}: not valid TOML: {e}') from None
+  with open(path) as f:
+    try:
+      return json.load(f)
+    except json.JSONDecodeError as e:
+      raise ValueError(f'{path}: not valid JSON: {e}') from None
+
+
+def load_settings(learner: str, path: Optional[str] = None,
+                  overrides: Optional[Mapping] = None) -> dict:
+  """The learner's settings: its file (or `path`), then `overrides` (only known keys)."""
+  if learner not in LEARNERS:
+    raise ValueError(f'unknown learner {learner!r}; known: {sorted(LEARNERS)}')
+  settings = read_settings_file(path or LEARNERS[learner].settings_file)
+  for key, value in (overrides or {}).items():
+    if key not in settings and key not in ('seed', 'use_xla'):
+      raise ValueError(f'{key!r} is not a setting of learner {learner!r} '
+                       f'(settings: {sorted(settings)})')
+    settings[key] = value
+  return settings
+
+
+def parse_overrides(items) -> dict:
+  """['num_critics=5', 'critic_hidden=[64,64]'] -> {'num_critics': 5, ...} (JSON values)."""
+  result = {}
+  for item in items or ():
+    key, sep, value = item.partition('=')
+    if not sep:
+      raise ValueError(f'override {item!r} is not key=value')
+    try:
+      result[key.strip()] = json.loads(value)
+    except json.JSONDecodeError:
+      result[key.strip()] = value
+  return result
