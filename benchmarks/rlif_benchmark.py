@@ -124,12 +124,14 @@ def write_report(rows, task, out_dir, spec_text):
   lines = [f'# RLIF benchmark on Adroit {task}', '', spec_text, '',
            'Success % of the policy alone after the last round every seed finished (mean over '
            'seeds, each seed in brackets; 20 evaluation episodes each, so one seed\'s number has a '
-           'standard error of about 10 points); round 0 is the shared initial BC policy. '
+           'standard error of about 10 points; +- is the std over seeds); round 0 is the shared '
+           'initial BC policy. Last 3 = the mean over seeds of each seed\'s mean success in its '
+           'last three rounds (60 episodes per seed: less noisy than one round). '
            'Expert = the collecting expert\'s own success in round 0 (its demonstrations).', '',
-           '| expert level | method | rounds done | env steps | initial (BC) | final | best round '
-           '| expert | interventions, last round | paper (1M steps) |'
+           '| expert level | method | rounds done | env steps | initial (BC) | final | last 3 '
+           '| best round | expert | interventions, last round | paper (1M steps) |'
            + (' success every 20k steps |' if long_runs else ''),
-           '|---|---|---|---|---|---|---|---|---|---|' + ('---|' if long_runs else '')]
+           '|---|---|---|---|---|---|---|---|---|---|---|' + ('---|' if long_runs else '')]
   labels = sorted({k[1] for k in runs}, key=row_order)
   for level in sorted({k[0] for k in runs}, key=lambda x: -int(x)):
     for method in labels:
@@ -144,6 +146,9 @@ def write_report(rows, task, out_dir, spec_text):
       final = [100 * r[-1]['eval']['success_rate'] for r in per_seed]
       initial = [100 * r[0]['eval']['success_rate'] for r in per_seed]
       best = [100 * max(x['eval']['success_rate'] for x in r) for r in per_seed]
+      last3 = [100 * np.mean([x['eval']['success_rate'] for x in r[1:][-3:]] or [np.nan])
+               for r in per_seed]
+      spread = f' +- {np.std(final):.0f}' if len(final) > 1 else ''
       expert = [100 * r[0]['collection']['success_rate'] for r in per_seed]
       interventions = [100 * r[-1]['collection']['intervention_rate'] for r in per_seed
                        if len(r) > 1]
@@ -152,7 +157,8 @@ def write_report(rows, task, out_dir, spec_text):
       lines.append(
           f'| ~{level}% | {method} | {n - 1} | '
           f'{min(r[-1]["env_steps"] for r in per_seed)} | {np.mean(initial):.0f} | '
-          f'**{np.mean(final):.0f}** ({", ".join(f"{v:.0f}" for v in final)}) | '
+          f'**{np.mean(final):.0f}**{spread} ({", ".join(f"{v:.0f}" for v in final)}) | '
+          f'{"-" if n < 2 else f"{np.mean(last3):.0f}"} | '
           f'{np.mean(best):.0f} | {np.mean(expert):.0f} | '
           f'{f"{np.mean(interventions):.0f}%" if interventions else "-"} | '
           f'{paper if paper is not None else "-"} |' + (f' {curve} |' if long_runs else ''))

@@ -41,8 +41,9 @@ def test_report_compares_seeds_at_the_round_all_of_them_finished(tmp_path):
   text, table = _table(out)
   # rounds done, env steps, initial, final (seeds), best, expert, interventions, paper
   assert table[('~40%', 'rlif_value+bc_reg')] == (
-      '| ~40% | rlif_value+bc_reg | 1 | 4000 | 25 | **55** (50, 60) | 55 | 35 | 25% | - |')
-  assert table[('~40%', 'bc')] == '| ~40% | bc | 1 | 4000 | 20 | **40** (40) | 40 | 35 | 0% | - |'
+      '| ~40% | rlif_value+bc_reg | 1 | 4000 | 25 | **55** +- 5 (50, 60) | 55 | 55 | 35 | 25% | - |')
+  assert table[('~40%', 'bc')] == (
+      '| ~40% | bc | 1 | 4000 | 20 | **40** (40) | 40 | 40 | 35 | 0% | - |')
   assert 'Paper (Table 1, pen' in text
   assert 'success every 20k steps' not in text  # a 20k-step grid has no milestone column
   for plot in ('success.png', 'interventions.png'):
@@ -56,6 +57,8 @@ def test_long_grids_report_success_every_20k_steps_and_other_tasks_no_paper_line
   bench.write_report(bench.load_rows(root, 'door_100k'), 'door', out, 'spec')
   text, table = _table(out)
   assert table[('~10%', 'hg_dagger')].endswith('| - | 20k 50, 40k 100 |')
+  # Last 3 = rounds 8-10 of 0.1 * round: (80 + 90 + 100) / 3.
+  assert '| **100** (100) | 90 |' in table[('~10%', 'hg_dagger')]
   assert 'Paper (Table 1' not in text
 
 
