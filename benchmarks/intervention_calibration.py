@@ -95,7 +95,8 @@ def main():
   policies.append(('expert, noise-free', lambda obs: base.act(obs)))
 
   lines = [f'# Value-based interventions on {args.task}', '',
-           f'Q_ref: {reference.directory}. Each policy ran alone for {args.episodes} episodes; '
+           f'Q_ref: {os.path.relpath(reference.directory, REPO)}. Each policy ran alone for '
+           f'{args.episodes} episodes; '
            f'beta {config.beta}, hold {config.hold_steps} steps. Cells: predicted share of '
            'steps under expert control in a round with this policy, signed rule / paper\'s '
            'literal rule (benchmarks/intervention_calibration.py docstring).', '',
@@ -107,9 +108,11 @@ def main():
     cells = []
     for alpha in alphas:
       shares = decision_shares(qe, qp, alpha)
-      cells.append(' / '.join(f'{100 * control_fraction(shares[k], config.beta, config.hold_steps):.0f}%'
-                              for k in ('signed', 'literal')))
-    lines.append(f'| {name} | {qe.mean():.3f} | {(qe - qp).mean():.3f} ({(qe - qp).std():.3f}) | '
+      cells.append(' / '.join(
+          f'{100 * control_fraction(shares[k], config.beta, config.hold_steps):.0f}%'
+          for k in ('signed', 'literal')))
+    gap = qe - qp
+    lines.append(f'| {name} | {qe.mean():.3f} | {gap.mean():.3f} ({gap.std():.3f}) | '
                  + ' | '.join(cells) + ' |')
     print(lines[-1], flush=True)
   out_dir = os.path.join(REPO, 'benchmarks', 'results', 'intervention_calibration')

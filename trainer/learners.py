@@ -42,12 +42,16 @@ def _supervised(observation_dim, action_dim, **settings):
   return SupervisedAgent.from_dims(observation_dim, action_dim, **settings)
 
 
+def _settings_file(learner: str) -> str:
+  return os.path.join(configs.DIRECTORY, f'{learner}.toml')
+
+
 LEARNERS: Mapping[str, LearnerEntry] = {
-    'rlif': LearnerEntry(_rlpd, os.path.join(configs.DIRECTORY, 'rlif.toml'), 'rl'),
-    'rlpd': LearnerEntry(_rlpd, os.path.join(configs.DIRECTORY, 'rlpd.toml'), 'rl'),
-    'bc': LearnerEntry(_supervised, os.path.join(configs.DIRECTORY, 'bc.toml'), 'prior'),
-    'hg_dagger': LearnerEntry(_supervised, os.path.join(configs.DIRECTORY, 'hg_dagger.toml'), 'takeovers'),
-    'dagger': LearnerEntry(_supervised, os.path.join(configs.DIRECTORY, 'dagger.toml'), 'labels'),
+    'rlif': LearnerEntry(_rlpd, _settings_file('rlif'), 'rl'),
+    'rlpd': LearnerEntry(_rlpd, _settings_file('rlpd'), 'rl'),
+    'bc': LearnerEntry(_supervised, _settings_file('bc'), 'prior'),
+    'hg_dagger': LearnerEntry(_supervised, _settings_file('hg_dagger'), 'takeovers'),
+    'dagger': LearnerEntry(_supervised, _settings_file('dagger'), 'labels'),
 }
 DEFAULT_LEARNER = 'rlif'
 

@@ -1,6 +1,7 @@
 r"""Trains a policy on an RLIF dataset and exports it for the next intervention round.
 
-  python -m trainer.main --dataset=rlif_adroit [--data_dir=~/rlif_data] [--learner=rlif|rlpd|bc|hg_dagger]
+  python -m trainer.main --dataset=rlif_adroit [--data_dir=~/rlif_data]
+      [--learner=rlif|rlpd|bc|hg_dagger|dagger]
       [--num_steps=N] [--follow --steps_per_round=N] [--set critic_updates_per_step=5]
 
 The embedded default (`python -m trainer.main`): when `rlif_adroit` is not under --data_dir yet,

@@ -46,7 +46,8 @@ class LoopConfig:
 
 
 def route_round(data_rule: str, transitions: dict, is_prior: bool) -> list[tuple[dict, bool]]:
-  """[(transitions, into_prior_pool)] for one round under a learner's data rule (trainer/learners.py)."""
+  """[(transitions, into_prior_pool)] for one round under a learner's data rule
+  (trainer/learners.py)."""
   if is_prior:
     return [(transitions, True)]
   if data_rule == 'rl':
