@@ -13,7 +13,10 @@ alpha * Q_exp > Q_pi), and the share of steps the expert would control with the 
 the hold: a decision intervenes with q = beta * p + (1 - beta) * (1 - p) and holds k steps, so
 f = q k / (q k + 1 - q) (`expert_control_fraction`). The states are the policy's own, so f is
 the first round's rate before takeovers move the state distribution. Writes
-benchmarks/results/intervention_calibration/<task>.md.
+benchmarks/results/intervention_calibration/<task>.md, ending with a measured check: the
+initial BC policy deployed for `--episodes` episodes under the real value-based model with the
+task's calibrated alpha (`sim.intervention.calibrated_alpha`), holds and all, as round 1 of the
+loop deploys it.
 """
 
 from __future__ import annotations
@@ -115,6 +118,15 @@ def main():
     lines.append(f'| {name} | {qe.mean():.3f} | {gap.mean():.3f} ({gap.std():.3f}) | '
                  + ' | '.join(cells) + ' |')
     print(lines[-1], flush=True)
+  alpha = iv.calibrated_alpha(args.task)
+  model = iv.make_model('value', seed=args.seed, q_ref=reference,
+                        config=iv.ValueBasedConfig(alpha=alpha))
+  flags = [episode.interventions for _, episode in collector.run_episodes(
+      the_loop.task, base, args.episodes, args.seed, 1, policy=policies[0][1],
+      intervention_model=model)]
+  lines += ['', f'Measured: the initial BC policy under the value-based model with the calibrated '
+            f'alpha {alpha} (sim.intervention.CALIBRATED_ALPHA), {args.episodes} episodes: the '
+            f'expert controlled {100 * np.mean(np.concatenate(flags)):.0f}% of steps.']
   out_dir = os.path.join(REPO, 'benchmarks', 'results', 'intervention_calibration')
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, f'{args.task}.md'), 'w') as f:
