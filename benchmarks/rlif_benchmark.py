@@ -111,7 +111,9 @@ def load_rows(root, task):
   return rows
 
 
-def write_report(rows, task, out_dir, spec_text):
+def write_report(rows, task, out_dir, spec_text, budget=None):
+  """results.md, runs.jsonl and the plots from every run's rows. With `budget` (env steps),
+  the table holds only runs that reached it; the others are listed below it."""
   import numpy as np
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, 'runs.jsonl'), 'w') as f:
@@ -120,6 +122,9 @@ def write_report(rows, task, out_dir, spec_text):
   runs = {}
   for row in rows:
     runs.setdefault((row['level'], row['method'], row['seed']), []).append(row)
+  unfinished = sorted(key for key, r in runs.items()
+                      if budget is not None and max(x['env_steps'] for x in r) < budget)
+  runs = {key: r for key, r in runs.items() if key not in unfinished}
   long_runs = any(row['env_steps'] > MILESTONE_STEPS for row in rows)
   lines = [f'# RLIF benchmark on Adroit {task}', '', spec_text, '',
            'Success % of the policy alone after the last round every seed finished (mean over '
@@ -162,6 +167,9 @@ def write_report(rows, task, out_dir, spec_text):
           f'{np.mean(best):.0f} | {np.mean(expert):.0f} | '
           f'{f"{np.mean(interventions):.0f}%" if interventions else "-"} | '
           f'{paper if paper is not None else "-"} |' + (f' {curve} |' if long_runs else ''))
+  if unfinished:
+    lines += ['', f'Runs stopped before {budget} env steps (not in the table): '
+              + ', '.join(f'~{lv}% {m} seed {s}' for lv, m, s in unfinished) + '.']
   if task == 'pen':
     lines += ['', 'Paper (Table 1, pen, mean over the three expert levels): RLIF '
               f'{PAPER_PEN_AVERAGE["rlif_value"]}, HG-DAgger {PAPER_PEN_AVERAGE["hg_dagger"]}, '
@@ -239,6 +247,8 @@ def main():
                       help='a name for a grid with other budgets (e.g. 100k): its runs go to '
                            'ROOT/<task>_<tag>/ and its report to results/rlif_<task>_<tag>/')
   parser.add_argument('--only_report', action='store_true')
+  parser.add_argument('--complete_only', action='store_true',
+                      help='the report\'s table holds only runs that spent the whole budget')
   parser.add_argument('--threads', type=int, default=0,
                       help='TensorFlow threads of this process (0: all cores); with two grid '
                            'processes on two cores, 1 each: collection and evaluation are '
@@ -276,7 +286,10 @@ def main():
           print(f'== level {level} {label} seed {seed}: {time.perf_counter() - start:.0f} s',
                 flush=True)
           write_report(load_rows(args.root, grid), args.task, out_dir, spec_text)
-  write_report(load_rows(args.root, grid), args.task, out_dir, spec_text)
+  from sim import tasks as tasks_lib
+  budget = (args.rounds * args.episodes_per_round * tasks_lib.get_task(args.task).episode_length
+            if args.complete_only else None)
+  write_report(load_rows(args.root, grid), args.task, out_dir, spec_text, budget)
   print(open(os.path.join(out_dir, 'results.md')).read())
 
 

@@ -83,3 +83,13 @@ def test_variants_change_one_thing_at_equal_budgets():
   labels = ['bc', 'rlif_value+g4', 'dagger', 'rlif_value', 'rlif_value+bc_demo']
   assert sorted(labels, key=bench.row_order) == [
       'rlif_value', 'rlif_value+bc_demo', 'rlif_value+g4', 'dagger', 'bc']
+
+
+def test_a_budget_keeps_unfinished_runs_out_of_the_table(tmp_path):
+  root, out = str(tmp_path / 'runs'), str(tmp_path / 'out')
+  _write_run(root, 'pen', '40', 'rlif_value', 0, [0.2, 0.5, 0.9])
+  _write_run(root, 'pen', '40', 'rlif_value', 1, [0.3, 0.6])  # stopped after round 1
+  bench.write_report(bench.load_rows(root, 'pen'), 'pen', out, 'spec', budget=2 * STEPS_PER_ROUND)
+  text, table = _table(out)
+  assert '| 2 | 8000 | 20 | **90** (90) |' in table[('~40%', 'rlif_value')]
+  assert 'not in the table): ~40% rlif_value seed 1.' in text
