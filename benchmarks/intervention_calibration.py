@@ -69,19 +69,19 @@ def main():
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--expert_dir', default=os.path.join(REPO, '..', 'shared', 'experts',
                                                            'adroit'))
-  parser.add_argument('--run_dir', default=os.path.join(REPO, 'runs', 'calibration'))
+  from sim import loop
+  parser.add_argument('--run_dir', default=os.path.join(loop.RUNS_ROOT, 'calibration'))
   args = parser.parse_args()
   from sim import collector
   from sim import experts as experts_lib
   from sim import intervention as iv
-  from sim import loop
   alphas = [float(a) for a in args.alphas.split(',')]
   config = iv.ValueBasedConfig()
   spec = loop.LoopSpec(task=args.task, method='rlif_value', seed=args.seed, rounds=0,
                        expert_noise=experts_lib.calibrated_noise(args.task, args.level),
                        eval_episodes=args.episodes)
   the_loop = loop.RlifLoop(spec, os.path.join(args.run_dir, f'{args.task}-level{args.level}'),
-                           args.expert_dir, os.path.join(REPO, 'runs', 'reference'))
+                           args.expert_dir, os.path.join(loop.RUNS_ROOT, 'reference'))
   rows = the_loop.run()  # round 0: demonstrations and the initial BC policy, evaluated
   reference = the_loop.reference()
   base = the_loop.base_expert
@@ -98,7 +98,8 @@ def main():
   policies.append(('expert, noise-free', lambda obs: base.act(obs)))
 
   lines = [f'# Value-based interventions on {args.task}', '',
-           f'Q_ref: {os.path.relpath(reference.directory, REPO)}. Each policy ran alone for '
+           f'Q_ref: {os.path.relpath(reference.directory, loop.RUNS_ROOT)}. Each policy ran '
+           'alone for '
            f'{args.episodes} episodes; '
            f'beta {config.beta}, hold {config.hold_steps} steps. Cells: predicted share of '
            'steps under expert control in a round with this policy, signed rule / paper\'s '

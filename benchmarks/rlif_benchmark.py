@@ -67,6 +67,7 @@ VARIANTS = {
     'warmup2000': _learner(actor_update_after=2000),
     'rounds4x': _round_size(4),  # 20 rounds of 5 episodes
     'prior0.25': lambda spec: dataclasses.replace(spec, prior_fraction=0.25),
+    'prior0.5': lambda spec: dataclasses.replace(spec, prior_fraction=0.5),  # RLPD's
     'prior0.75': lambda spec: dataclasses.replace(spec, prior_fraction=0.75),
     'drop': lambda spec: dataclasses.replace(spec, takeover='drop'),
 }
@@ -240,7 +241,9 @@ def main():
   parser.add_argument('--initial_updates', type=int, default=2000)
   parser.add_argument('--updates_per_round', type=int, default=1000)
   parser.add_argument('--eval_episodes', type=int, default=20)
-  parser.add_argument('--root', default=os.path.join(REPO, 'runs', 'benchmark'))
+  parser.add_argument('--root', default=None,
+                      help='run folders (default: $RLIF_RUNS or ~/rlif_runs, /benchmark): outside '
+                           'the work tree, so a grid resumes in a later session on this machine')
   parser.add_argument('--expert_dir', default=os.path.join(REPO, '..', 'shared', 'experts',
                                                            'adroit'))
   parser.add_argument('--tag', default='',
@@ -260,6 +263,7 @@ def main():
   grid = f'{args.task}_{args.tag}' if args.tag else args.task
   from sim import experts as experts_lib
   from sim import loop
+  args.root = args.root or os.path.join(loop.RUNS_ROOT, 'benchmark')
   out_dir = os.path.join(REPO, 'benchmarks', 'results', f'rlif_{grid}')
   spec_text = (f'Budget per run: {args.rounds} rounds x {args.episodes_per_round} episodes '
                f'(at most 100k env steps, the paper\'s DAgger budget), {args.num_demos} expert '
@@ -282,7 +286,7 @@ def main():
               max_env_steps=100_000), label)
           start = time.perf_counter()
           loop.RlifLoop(spec, run_dir(args.root, grid, level, label, seed),
-                        args.expert_dir, os.path.join(REPO, 'runs', 'reference')).run()
+                        args.expert_dir, os.path.join(loop.RUNS_ROOT, 'reference')).run()
           print(f'== level {level} {label} seed {seed}: {time.perf_counter() - start:.0f} s',
                 flush=True)
           write_report(load_rows(args.root, grid), args.task, out_dir, spec_text)

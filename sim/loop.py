@@ -39,6 +39,9 @@ from sim import reference as reference_lib
 from sim import tasks as tasks_lib
 
 INITIAL = 'initial'  # run folder of the shared initial (BC) policy
+# Long experiments (benchmark grids, Q_ref caches) live outside the work tree, so a machine that
+# is handed to the next session keeps them even when the work tree is laid anew.
+RUNS_ROOT = os.environ.get('RLIF_RUNS', os.path.expanduser('~/rlif_runs'))
 EVAL_ROUND = 10_000  # evaluation episodes' seeds: episode_seed(seed, EVAL_ROUND, i)
 
 
@@ -74,7 +77,7 @@ class LoopSpec:
   updates_per_round: int = 2000      # learner updates after each round joins
   eval_episodes: int = 10
   batch_size: int = 256
-  prior_fraction: float = 0.5
+  prior_fraction: Optional[float] = None  # None: the learner's settings file, else 0.5
   learner_overrides: tuple = ()      # ((key, value), ...) on top of configs/<learner>.json
   intervention_overrides: tuple = ()  # ((key, value), ...) on the intervention model's config
   hold_steps: int = intervention_lib.DEFAULT_HOLD_STEPS
@@ -341,7 +344,7 @@ def main(argv=None) -> None:
       os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..', 'shared', 'experts',
       'adroit'), help="folder of <task>_dapg_expert.npz files, or 'project' for the "
       "project's own expert (sim/planner.py; pen only)")
-  parser.add_argument('--reference_dir', default='runs/reference')
+  parser.add_argument('--reference_dir', default=os.path.join(RUNS_ROOT, 'reference'))
   for field in ('num_demos', 'rounds', 'episodes_per_round', 'initial_updates',
                 'updates_per_round', 'eval_episodes', 'max_env_steps'):
     parser.add_argument(f'--{field}', type=int, default=getattr(LoopSpec, field))
@@ -357,7 +360,7 @@ def main(argv=None) -> None:
                   max_env_steps=args.max_env_steps,
                   learner_overrides=tuple(learners.parse_overrides(args.set).items()))
   run_dir = args.run_dir or os.path.join(
-      'runs', 'loop', f'{spec.task}-{spec.method}-noise{spec.expert_noise}-s{spec.seed}')
+      RUNS_ROOT, 'loop', f'{spec.task}-{spec.method}-noise{spec.expert_noise}-s{spec.seed}')
   expert_dir = None if args.expert_dir == 'project' else args.expert_dir
   RlifLoop(spec, run_dir, expert_dir, args.reference_dir).run()
 

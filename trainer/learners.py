@@ -54,6 +54,16 @@ LEARNERS: Mapping[str, LearnerEntry] = {
     'dagger': LearnerEntry(_supervised, _settings_file('dagger'), 'labels'),
 }
 DEFAULT_LEARNER = 'rlif'
+# Keys a settings file may hold that set the train loop rather than the agent: the share of each
+# batch drawn from prior data (RLPD's symmetric sampling; the loop's default 0.5).
+LOOP_SETTINGS = ('prior_fraction',)
+DEFAULT_PRIOR_FRACTION = 0.5
+
+
+def split_settings(settings: Mapping) -> tuple[dict, dict]:
+  """(the agent's constructor arguments, the loop's settings) of a learner's settings."""
+  return ({k: v for k, v in settings.items() if k not in LOOP_SETTINGS},
+          {k: v for k, v in settings.items() if k in LOOP_SETTINGS})
 
 
 def read_settings_file(path: str) -> dict:

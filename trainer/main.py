@@ -37,8 +37,9 @@ _STEPS_PER_ROUND = flags.DEFINE_integer('steps_per_round', None,
                                         'With --follow: updates after each new round '
                                         '(default --num_steps).')
 _BATCH_SIZE = flags.DEFINE_integer('batch_size', 256, 'Batch size of each update.')
-_PRIOR_FRACTION = flags.DEFINE_float('prior_fraction', 0.5,
-                                     'Share of each batch drawn from prior data.')
+_PRIOR_FRACTION = flags.DEFINE_float('prior_fraction', None,
+                                     'Share of each batch drawn from prior data (default: the '
+                                     "learner's settings file, rlif 0.75; else 0.5).")
 _PRIOR_ROUNDS = flags.DEFINE_list('prior_rounds', ['0'], 'Rounds that hold prior data.')
 _FOLLOW = flags.DEFINE_bool('follow', False, 'Keep running and train on new rounds as they '
                             'are committed.')

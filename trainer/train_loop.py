@@ -31,7 +31,8 @@ from trainer import rounds_data
 class LoopConfig:
   learner: str = learners.DEFAULT_LEARNER
   batch_size: int = 256
-  prior_fraction: float = 0.5          # Share of each batch drawn from prior data.
+  # Share of each batch drawn from prior data; None: the learner's settings file, else 0.5.
+  prior_fraction: Optional[float] = None
   prior_rounds: tuple[int, ...] = (0,)  # Rounds that are prior data (demonstrations).
   num_steps: int = 10_000              # Updates on the rounds present at start.
   steps_per_round: Optional[int] = None  # Follow mode: updates after each new round.
@@ -77,11 +78,15 @@ class TrainLoop:
     self.data = rounds_data.RlifDataset(data_dir, dataset)
     entry = learners.LEARNERS[config.learner]
     self.data_rule = entry.data_rule
+    agent_settings, loop_settings = learners.split_settings(settings)
+    self.prior_fraction = float(
+        config.prior_fraction if config.prior_fraction is not None
+        else loop_settings.get('prior_fraction', learners.DEFAULT_PRIOR_FRACTION))
     self.agent = entry.make_agent(self.data.observation_dim, self.data.action_dim,
-                                  seed=config.seed, **settings)
+                                  seed=config.seed, **agent_settings)
     self.updates_per_call = int(getattr(self.agent, 'critic_updates_per_step', 1))
     self.replay = replay_lib.MixedReplay(self.data.observation_dim, self.data.action_dim,
-                                         config.prior_fraction, seed=config.seed)
+                                         self.prior_fraction, seed=config.seed)
     self.schedule = Schedule()
     self._schedule_var = tf.Variable('', dtype=tf.string, trainable=False)
     self._checkpoint = tf.train.Checkpoint(agent=self.agent, sampler=self.replay.generator,
@@ -130,7 +135,7 @@ class TrainLoop:
           f'{self.data.version_dir}: rounds {missing} are missing (committed: {rounds}); '
           'the trainer consumes rounds in order')
     absent_prior = [r for r in self.config.prior_rounds if r not in rounds]
-    if absent_prior and self.config.prior_fraction > 0:
+    if absent_prior and self.prior_fraction > 0:
       raise rounds_data.DatasetError(
           f'{self.data.version_dir}: prior round(s) {absent_prior} are not committed '
           f'(committed: {rounds}); write the prior data first or pass --prior_fraction=0')
@@ -163,7 +168,7 @@ class TrainLoop:
 
   def _train_until(self, target: int) -> None:
     config = self.config
-    n_prior = replay_lib.prior_count(config.batch_size, config.prior_fraction,
+    n_prior = replay_lib.prior_count(config.batch_size, self.prior_fraction,
                                      self.replay.size(True), self.replay.size(False))
     bar = None
     if config.progress:
