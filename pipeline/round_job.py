@@ -120,11 +120,11 @@ def run_round(input_patterns: Sequence[str], output_dir: str, dataset: str, roun
                f'{fingerprint[:12]}); nothing to do.\n')
     return RoundResult(status, manifest['report'], summary, layout.version_dir)
 
-  dims = rounds.dataset_dims(layout) or infer_dims(files)
+  dims, expert_action = rounds.dataset_schema(layout)
+  dims = dims or infer_dims(files)
   job = stages.JobSpec(round_index=round_index, dims=tuple(int(d) for d in dims),
                        takeover=takeover, staging_dir=layout.new_staging_dir(round_index),
-                       max_shard_bytes=max_shard_bytes,
-                       expert_action=rounds.dataset_has_expert_action(layout))
+                       max_shard_bytes=max_shard_bytes, expert_action=expert_action)
   logging.info('round %d: %d input files -> %s (staging %s)', round_index, len(files),
                layout.version_dir, job.staging_dir)
   if runner == 'plain':

@@ -100,24 +100,25 @@ def _load_builder(layout: DatasetLayout):
   return tfds.builder_from_directory(layout.version_dir)
 
 
-def committed_rounds(layout: DatasetLayout) -> dict:
-  """{round index: tfds SplitInfo} of the rounds readers can see."""
-  builder = _load_builder(layout)
-  if builder is None:
-    return {}
+def _splits(builder) -> dict:
   return {sc.round_of_split(name): info for name, info in builder.info.splits.items()}
 
 
-def dataset_dims(layout: DatasetLayout) -> Optional[tuple[int, int]]:
+def committed_rounds(layout: DatasetLayout) -> dict:
+  """{round index: tfds SplitInfo} of the rounds readers can see."""
   builder = _load_builder(layout)
-  return None if builder is None else sc.dims_of_features(builder.info.features)
+  return {} if builder is None else _splits(builder)
 
 
-def dataset_has_expert_action(layout: DatasetLayout) -> bool:
-  """Whether the dataset's steps have `expert_action`; True for a dataset not created yet (it
-  gets the current schema), False for one created before the field existed."""
+def dataset_schema(layout: DatasetLayout) -> tuple[Optional[tuple[int, int]], bool]:
+  """((observation_dim, action_dim), whether steps have `expert_action`) of the dataset, from
+  one read of its metadata; (None, True) for a dataset not created yet (it gets the current
+  schema). Datasets created before `expert_action` existed give False."""
   builder = _load_builder(layout)
-  return True if builder is None else sc.has_expert_action(builder.info.features)
+  if builder is None:
+    return None, True
+  features = builder.info.features
+  return sc.dims_of_features(features), sc.has_expert_action(features)
 
 
 def read_manifest(layout: DatasetLayout, round_index: int) -> Optional[dict]:
@@ -252,27 +253,40 @@ def commit_round(layout: DatasetLayout, round_index: int, staging_dir: str,
   other input, `RoundConflict` says so unless `overwrite`.
   """
   with commit_lock(layout):
-    splits = committed_rounds(layout)
-    existing = dataset_dims(layout)
-    if existing is not None and tuple(existing) != tuple(dims):
+    builder = _load_builder(layout)  # read again: other jobs may have committed meanwhile
+    splits = {} if builder is None else _splits(builder)
+    outcome = (None if builder is None else
+               _outcome_of_concurrent_commits(layout, builder, splits, round_index, dims,
+                                              manifest, overwrite))
+    if outcome is not None:  # nothing of this job is written
       tf.io.gfile.rmtree(staging_dir)
-      raise RoundConflict(
-          f'{layout.version_dir} was created by another job while this one ran, with '
-          f'observation/action dims {tuple(existing)}; this round has {tuple(dims)}')
-    if round_index in splits and not overwrite:
-      committed = (read_manifest(layout, round_index) or {}).get('fingerprint', 'unknown')
-      if committed == manifest.get('fingerprint'):
-        tf.io.gfile.rmtree(staging_dir)
-        return 'unchanged'
-      tf.io.gfile.rmtree(staging_dir)
-      raise RoundConflict(
-          f'{sc.split_name(round_index)} of {layout.version_dir} was committed by another job '
-          f'while this one ran, from different input (fingerprint {committed[:12]}, this input '
-          f'{str(manifest.get("fingerprint"))[:12]}); nothing of this job was written: pass '
-          '--overwrite to replace it, or write this data as a new round')
+      if isinstance(outcome, RoundConflict):
+        raise outcome
+      return outcome
     _commit_locked(layout, round_index, staging_dir, receipts, dims, manifest, summary,
                    expert_action, splits)
   return 'committed'
+
+
+def _outcome_of_concurrent_commits(layout, builder, splits, round_index, dims, manifest,
+                                   overwrite):
+  """None when this job's round may be committed; 'unchanged' when another job committed it
+  from the same input; a `RoundConflict` when the dataset or the round now disagrees."""
+  existing = sc.dims_of_features(builder.info.features)
+  if tuple(existing) != tuple(dims):
+    return RoundConflict(
+        f'{layout.version_dir} was created by another job while this one ran, with '
+        f'observation/action dims {tuple(existing)}; this round has {tuple(dims)}')
+  if round_index not in splits or overwrite:
+    return None
+  committed = (read_manifest(layout, round_index) or {}).get('fingerprint', 'unknown')
+  if committed == manifest.get('fingerprint'):
+    return 'unchanged'
+  return RoundConflict(
+      f'{sc.split_name(round_index)} of {layout.version_dir} was committed by another job '
+      f'while this one ran, from different input (fingerprint {committed[:12]}, this input '
+      f'{str(manifest.get("fingerprint"))[:12]}); nothing of this job was written: pass '
+      '--overwrite to replace it, or write this data as a new round')
 
 
 def _commit_locked(layout, round_index, staging_dir, receipts, dims, manifest, summary,

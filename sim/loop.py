@@ -78,7 +78,7 @@ class LoopSpec:
   eval_episodes: int = 10
   batch_size: int = 256
   prior_fraction: Optional[float] = None  # None: the learner's settings file, else 0.5
-  learner_overrides: tuple = ()      # ((key, value), ...) on top of configs/<learner>.json
+  learner_overrides: tuple = ()      # ((key, value), ...) on top of configs/<learner>.toml
   intervention_overrides: tuple = ()  # ((key, value), ...) on the intervention model's config
   hold_steps: int = intervention_lib.DEFAULT_HOLD_STEPS
   warm_start_actor: bool = True
@@ -319,7 +319,7 @@ def _copy_actor(checkpoint_dir: str, agent, data_dir: str, dataset: str, seed: i
   from trainer import rounds_data
   data = rounds_data.RlifDataset(data_dir, dataset)
   source = learners.LEARNERS['bc'].make_agent(data.observation_dim, data.action_dim, seed=seed,
-                                             **learners.load_settings('bc'))
+                                              **learners.load_settings('bc'))
   latest = tf.train.latest_checkpoint(checkpoint_dir)
   if latest is None:
     raise FileNotFoundError(f'no checkpoint of the initial policy in {checkpoint_dir}')

@@ -6,8 +6,8 @@ It removes exactly these, each of which appears on every run and says nothing ab
   * TensorFlow's C++ INFO lines (the CPU-feature banner); its warnings and errors still show;
   * the notice `gym` prints at import (`gym_notices`; gym 0.23 is a TF-Agents dependency that is
     never called) and the one `gymnasium_robotics` prints (`farama_notifications`: the Dense-v1
-    Adroit rewards changed in 1.2.1; the project pins 1.4.2 and reports the dense reward only as
-    a diagnostic, never trains on it except in Q_ref, whose cache key includes the package);
+    Adroit rewards changed in 1.2.1; the project pins gymnasium-robotics 1.4.2 in
+    requirements.lock, reports the dense reward as a diagnostic and trains only Q_ref on it);
   * absl's "is not a valid tf.function parameter name. Sanitizing" warnings from `PolicySaver`
     (TF-Agents' `0/observation` signature names, renamed inside the SavedModel only);
   * two Python warnings raised inside TensorFlow itself: autograph's generated code comparing

@@ -93,7 +93,7 @@ def main(argv):
                                                            _LEARNER.value))
   try:
     settings = learners.load_settings(_LEARNER.value, _CONFIG.value,
-                                     learners.parse_overrides(_SET.value))
+                                      learners.parse_overrides(_SET.value))
   except ValueError as e:
     raise app.UsageError(str(e))
   config = train_loop.LoopConfig(

@@ -259,14 +259,14 @@ def test_a_dataset_created_before_expert_labels_keeps_its_schema(raw_logs, tmp_p
   rounds.commit_round(layout, 0, job.staging_dir, stages.read_receipts(job.staging_dir),
                       job.dims, {'round': 0, 'fingerprint': 'legacy', 'report': {}}, '',
                       expert_action=False)
-  assert not rounds.dataset_has_expert_action(layout)
+  assert rounds.dataset_schema(layout) == ((5, 3), False)
 
   run(raw_logs('r1', 1), out, 1)
   _labelled_round(str(tmp_path / 'r2'), 2)
   result = run(str(tmp_path / 'r2'), out, 2)
   assert result.report['episodes_written'] == 0
   assert result.report['rejected_by_reason'] == {'expert_action_not_in_dataset': 2}
-  assert not rounds.dataset_has_expert_action(layout)
+  assert rounds.dataset_schema(layout) == ((5, 3), False)
   episodes = read_split(layout.version_dir, 'round_0+round_1')
   assert len(episodes) == 4 + 7
   assert sc.EXPERT_ACTION not in _steps(episodes[0])

@@ -146,3 +146,15 @@ def test_baselines_see_their_share_of_the_data(raw_logs, tmp_path, learner, prio
   trainer = loop(tmp_path, learner=learner, settings=settings, num_steps=5)
   trainer.run()
   assert (trainer.replay.size(prior=True), trainer.replay.size(prior=False)) == (prior, online)
+
+
+def test_prior_fraction_comes_from_the_flag_else_the_settings_file_else_half(raw_logs, tmp_path):
+  write(raw_logs, str(tmp_path / 'data'), 0, demos=True)
+  assert loop(tmp_path, settings={**TINY, 'prior_fraction': 0.75}).prior_fraction == 0.75
+  explicit = loop(tmp_path, settings={**TINY, 'prior_fraction': 0.75}, prior_fraction=0.25)
+  assert explicit.prior_fraction == explicit.replay.prior_fraction == 0.25
+  assert loop(tmp_path).prior_fraction == 0.5
+  # The product default's file sets it; it never reaches the agent's constructor.
+  assert learners.load_settings('rlif')['prior_fraction'] == 0.75
+  assert learners.split_settings({'prior_fraction': 0.75, 'tau': 0.01}) == (
+      {'tau': 0.01}, {'prior_fraction': 0.75})
