@@ -18,6 +18,10 @@ import numpy as np
 
 from sim import tasks as tasks_lib
 
+# Episodes stepped side by side by `run_episodes` (a round's 20 in one batch): the policy, the
+# expert and the reference critic run once per step for all of them.
+EPISODES_TOGETHER = 32
+
 
 @dataclasses.dataclass
 class Episode:
@@ -61,52 +65,98 @@ def run_episode(env, task, expert, policy: Optional[Callable] = None, interventi
 
   `expert.act(obs, rng)` gets a Generator seeded from `seed` (used by noisy experts only).
   """
+  return run_together([env], task, [expert], [seed], policy, intervention, episode_length)[0]
+
+
+def run_together(envs, task, experts, seeds, policy: Optional[Callable] = None,
+                 intervention=None, episode_length: Optional[int] = None) -> list[Episode]:
+  """Episodes side by side, episode i in `envs[i]` with `experts[i]` (bound to it), reset with
+  `seeds[i]`: at each step the policy, the expert and the intervention model see every running
+  episode as one batch, then each environment steps. Episode i is the episode `run_episode`
+  gives alone with the same seed: its expert draws from `default_rng(seeds[i])`, the
+  intervention model's stream is per episode (`InterventionModel.reset`), and the batch only
+  changes how often the networks are called.
+  """
   task = tasks_lib.get_task(task)
   length = episode_length or task.episode_length
-  low, high = env.action_space.low, env.action_space.high
-  rng = np.random.default_rng(seed)
-  obs, _ = env.reset(seed=seed)
+  low, high = envs[0].action_space.low, envs[0].action_space.high
+  n = len(envs)
+  rngs = [np.random.default_rng(seed) for seed in seeds]
+  obs = np.stack([env.reset(seed=seed)[0] for env, seed in zip(envs, seeds)])
   if intervention is not None:
-    intervention.reset()
-  observations, actions, proposed, flags, rewards, successes = [obs], [], [], [], [], []
-  labels = []
-  terminated = False
+    intervention.reset(n)
+  observations = [[o.copy()] for o in obs]
+  actions, rewards, successes = [[] for _ in range(n)], [[] for _ in range(n)], [[] for _ in range(n)]
+  proposed, flags, labels = [[] for _ in range(n)], [[] for _ in range(n)], [[] for _ in range(n)]
+  terminated = [False] * n
+  running = np.arange(n)
   for _ in range(length):
-    expert_action = np.clip(expert.act(obs, rng), low, high)
+    current = obs[running]
+    expert_action = np.clip(act_together([experts[i] for i in running], current,
+                                         [rngs[i] for i in running]), low, high)
     if policy is None:
       action = expert_action
     else:
-      policy_action = np.clip(np.asarray(policy(obs), np.float64).reshape(low.shape), low, high)
-      in_control = bool(intervention.decide(obs, policy_action, expert_action))
-      action = expert_action if in_control else policy_action
-      proposed.append(policy_action)
-      flags.append(in_control)
-      labels.append(expert_action)
-    obs, reward, terminated, truncated, info = env.step(action)
-    observations.append(obs)
-    actions.append(action)
-    rewards.append(reward)
-    successes.append(bool(info.get('success', False)))
-    if terminated or truncated:
+      policy_action = np.clip(policy_actions(policy, current).astype(np.float64)
+                              .reshape(expert_action.shape), low, high)
+      in_control = intervention.decide_all(current, policy_action, expert_action, running)
+      action = np.where(in_control[:, None], expert_action, policy_action)
+    finished = []
+    for j, i in enumerate(running):
+      if policy is not None:
+        proposed[i].append(policy_action[j])
+        flags[i].append(bool(in_control[j]))
+        labels[i].append(expert_action[j])
+      next_obs, reward, terminated[i], truncated, info = envs[i].step(action[j])
+      obs[i] = next_obs
+      observations[i].append(next_obs)
+      actions[i].append(action[j])
+      rewards[i].append(reward)
+      successes[i].append(bool(info.get('success', False)))
+      if terminated[i] or truncated:
+        finished.append(i)
+    running = np.setdiff1d(running, finished)
+    if not running.size:
       break
-  successes = np.array(successes, bool)
-  return Episode(
-      observations=np.array(observations, np.float32),
-      actions=np.array(actions, np.float32),
-      rewards=np.array(rewards, np.float64),
-      success_flags=successes,
-      success=task.is_success(successes),
-      terminated=bool(terminated),
-      policy_actions=np.array(proposed, np.float32) if policy is not None else None,
-      interventions=np.array(flags, bool) if policy is not None else None,
-      expert_actions=np.array(labels, np.float32) if policy is not None else None)
+  episodes = []
+  for i in range(n):
+    flags_i = np.array(successes[i], bool)
+    episodes.append(Episode(
+        observations=np.array(observations[i], np.float32),
+        actions=np.array(actions[i], np.float32),
+        rewards=np.array(rewards[i], np.float64),
+        success_flags=flags_i,
+        success=task.is_success(flags_i),
+        terminated=bool(terminated[i]),
+        policy_actions=np.array(proposed[i], np.float32) if policy is not None else None,
+        interventions=np.array(flags[i], bool) if policy is not None else None,
+        expert_actions=np.array(labels[i], np.float32) if policy is not None else None))
+  return episodes
 
 
-def _episodes(count: int, progress: bool, label: str):
+def act_together(experts, observations, rngs) -> np.ndarray:
+  """The actions [N, A] of `experts[i]` at `observations[i]`: one batched call where all rows
+  share one expert that acts on batches (`act_all`), else one call per row."""
+  first = experts[0]
+  if hasattr(first, 'act_all') and all(e is first for e in experts):
+    return np.asarray(first.act_all(observations, rngs), np.float64)
+  return np.stack([np.asarray(e.act(o, r), np.float64)
+                   for e, o, r in zip(experts, observations, rngs)])
+
+
+def policy_actions(policy: Callable, observations) -> np.ndarray:
+  """`policy` on a batch of observations [N, D] -> [N, A]: one call if the policy takes
+  batches (`policy.takes_batches`, e.g. `load_saved_policy`'s), else one call per row."""
+  if getattr(policy, 'takes_batches', False):
+    return np.asarray(policy(observations))
+  return np.stack([np.asarray(policy(o)) for o in observations])
+
+
+def _progress(count: int, progress: bool, label: str):
   if not progress:
-    return range(count)
+    return None
   from tqdm import tqdm
-  return tqdm(range(count), desc=label, unit='episode', dynamic_ncols=True)
+  return tqdm(total=count, desc=label, unit='episode', dynamic_ncols=True)
 
 
 def _write(path: str, episode: Episode, metadata: dict, expert_labels: bool = False) -> None:
@@ -165,20 +215,33 @@ def expert_demonstrations(task, expert, num_episodes: int, out_dir: str, seed: i
 
 def run_episodes(task, expert, num_episodes: int, seed: int, round_index: int = 0,
                  episode_length: Optional[int] = None, policy: Optional[Callable] = None,
-                 intervention_model=None, progress: bool = False):
+                 intervention_model=None, progress: bool = False,
+                 together: int = EPISODES_TOGETHER):
   """Yields (i, Episode) for episodes i = 0..num_episodes-1 of a round, episode i starting from
   `reset(seed=episode_seed(seed, round_index, i))`: the same initial states for every expert or
-  policy given the same (seed, round_index). One environment serves them all; `expert` is bound
-  to it (`bound`), and it is closed when the generator ends."""
+  policy given the same (seed, round_index). Up to `together` episodes run side by side
+  (`run_together`), each in its own environment with `expert` bound to it; the environments are
+  closed when the generator ends."""
   task = tasks_lib.get_task(task)
-  env = tasks_lib.make_env(task, seed, episode_length)
-  expert = bound(expert, env)
+  together = max(1, min(together, num_episodes))
+  envs = [tasks_lib.make_env(task, seed, episode_length) for _ in range(together)]
+  experts = [bound(expert, env) for env in envs]
+  bar = _progress(num_episodes, progress, f'{task.name} round {round_index}')
   try:
-    for i in _episodes(num_episodes, progress, f'{task.name} round {round_index}'):
-      yield i, run_episode(env, task, expert, policy, intervention_model,
-                           episode_seed(seed, round_index, i), episode_length)
+    for first in range(0, num_episodes, together):
+      indices = range(first, min(first + together, num_episodes))
+      episodes = run_together(envs[:len(indices)], task, experts[:len(indices)],
+                              [episode_seed(seed, round_index, i) for i in indices], policy,
+                              intervention_model, episode_length)
+      for i, episode in zip(indices, episodes):
+        if bar is not None:
+          bar.update(1)
+        yield i, episode
   finally:
-    env.close()
+    if bar is not None:
+      bar.close()
+    for env in envs:
+      env.close()
 
 
 def _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_length, progress,
@@ -210,24 +273,28 @@ def _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_len
 
 
 def load_saved_policy(path: str) -> Callable[[np.ndarray], np.ndarray]:
-  """A TF-Agents PolicySaver SavedModel as a callable obs [D] -> action [A] (numpy).
+  """A TF-Agents PolicySaver SavedModel as a callable obs [D] -> action [A], or a batch
+  [N, D] -> [N, A] (numpy).
 
-  Calls the exported `action` signature on a batch of one with step_type 0 (FIRST), reward 0 and
-  discount 1; the actor policies here are stateless, so the step type does not change the action.
+  Calls the exported `action` signature with step_type 0 (FIRST), reward 0 and discount 1; the
+  actor policies here are stateless, so the step type does not change the action.
   """
   import tensorflow as tf
   import tensorflow_probability  # noqa: F401  registers the distribution ops the graph uses
   saved = tf.saved_model.load(path)
   action_signature = saved.signatures['action']
-  step_type = tf.zeros([1], tf.int32)
-  reward = tf.zeros([1], tf.float32)
-  discount = tf.ones([1], tf.float32)
 
   def policy(obs) -> np.ndarray:
-    observation = tf.constant(np.asarray(obs, np.float32)[None])
-    out = action_signature(**{'0/step_type': step_type, '0/reward': reward,
-                              '0/discount': discount, '0/observation': observation})
-    return out['action'].numpy()[0]
+    obs = np.asarray(obs, np.float32)
+    batch = obs[None] if obs.ndim == 1 else obs
+    n = len(batch)
+    out = action_signature(**{'0/step_type': tf.zeros([n], tf.int32),
+                              '0/reward': tf.zeros([n], tf.float32),
+                              '0/discount': tf.ones([n], tf.float32),
+                              '0/observation': tf.constant(batch)})
+    actions = out['action'].numpy()
+    return actions[0] if obs.ndim == 1 else actions
 
+  policy.takes_batches = True
   policy.saved_model = saved  # keeps the loaded object (and its variables) alive
   return policy

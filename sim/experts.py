@@ -160,6 +160,10 @@ class MlpExpert:
     """The collector's interface: the deterministic action (`rng` is not used)."""
     return self.action(obs)
 
+  def act_all(self, observations, rngs) -> np.ndarray:
+    """`act` on a batch [N, D] (`collector.run_together`); `rngs` are not used."""
+    return self.action(observations)
+
   def describe(self) -> dict:
     return {'kind': 'mlp', 'name': self.name}
 
@@ -180,9 +184,20 @@ class NoisyExpert:
       return mean
     return mean + self.noise_scale * rng.standard_normal(np.shape(mean))
 
+  def act_all(self, observations, rngs) -> np.ndarray:
+    """`act` on a batch [N, D], row i drawing its noise from `rngs[i]` (the draws `act` makes
+    for that episode alone)."""
+    mean = collector.act_together([self.base] * len(observations), observations, rngs)
+    if self.noise_scale == 0:
+      return mean
+    noise = np.stack([rng.standard_normal(mean.shape[1:]) for rng in rngs])
+    return mean + self.noise_scale * noise
+
   def bind(self, env) -> 'NoisyExpert':
-    """The same degradation of a base expert bound to `env` (see `collector.bound`)."""
-    return NoisyExpert(collector.bound(self.base, env), self.noise_scale)
+    """The same degradation of a base expert bound to `env` (see `collector.bound`); itself
+    when the base expert does not bind, so episodes side by side share one batched expert."""
+    base = collector.bound(self.base, env)
+    return self if base is self.base else NoisyExpert(base, self.noise_scale)
 
   def describe(self) -> dict:
     return {'kind': 'noisy', 'name': getattr(self.base, 'name', type(self.base).__name__),

@@ -4,8 +4,12 @@ Every model answers, step by step, `decide(obs, policy_action, expert_action) ->
 expert in control at this step. All share the hold: once a model intervenes, the expert keeps
 control for `hold_steps` steps (the step that started the takeover included) before the model
 decides again, so a takeover lasts at least `hold_steps` steps, and a fresh decision right after
-a hold may extend it. `reset()` starts an episode (no hold). Randomness comes from a numpy
-Generator seeded at construction.
+a hold may extend it. `reset()` starts an episode (no hold).
+
+Episodes can also run side by side: `reset(n)` starts n episodes and `decide_all` takes one step
+of each as a batch (one reference-critic call for all of them). Each episode has its own random
+stream, seeded by (model seed, k) for the k-th episode the model has started, so a round decides
+the same whether its episodes run one after another or together.
 
 Models (registry `MODELS`):
   * `value`  - RLIF paper, Eq. A.2: intervene with probability beta when the expert's action is
@@ -127,7 +131,8 @@ class GatingConfig:
 # ---- models ------------------------------------------------------------------------------------
 
 class InterventionModel:
-  """Shared hold logic; subclasses implement `_wants_control` for a free step."""
+  """Shared hold logic and per-episode random streams; subclasses implement `_wants_control`
+  for the episodes that are free to decide at a step."""
   name = ''
   config_class = None
 
@@ -136,28 +141,53 @@ class InterventionModel:
     if self.config.hold_steps < 1:
       raise ValueError(f'hold_steps must be >= 1, got {self.config.hold_steps}')
     self.seed = seed
-    self.rng = np.random.default_rng(seed)
-    self._hold_left = 0
+    self._episodes_started = 0
+    self.reset()
 
-  def reset(self) -> None:
-    """Starts an episode: any hold from the previous episode ends."""
-    self._hold_left = 0
+  def reset(self, num_episodes: int = 1) -> None:
+    """Starts `num_episodes` episodes stepped together (`decide_all`): no hold, and each its own
+    random stream."""
+    first = self._episodes_started
+    self._rngs = [np.random.default_rng([self.seed, first + i]) for i in range(num_episodes)]
+    self._episodes_started += num_episodes
+    self._hold_left = np.zeros(num_episodes, np.int64)
 
   def decide(self, obs, policy_action, expert_action) -> bool:
-    if self._hold_left > 0:
-      self._hold_left -= 1
-      return True
-    if self._wants_control(obs, policy_action, expert_action):
-      self._hold_left = self.config.hold_steps - 1
-      return True
-    return False
+    """One step of the single episode started by `reset()`."""
+    if len(self._hold_left) != 1:
+      raise ValueError(f'{len(self._hold_left)} episodes are running; use decide_all')
+    return bool(self.decide_all(np.asarray(obs)[None], np.asarray(policy_action)[None],
+                                np.asarray(expert_action)[None])[0])
 
-  def _wants_control(self, obs, policy_action, expert_action) -> bool:
+  def decide_all(self, observations, policy_actions, expert_actions, episodes=None):
+    """One step of several episodes: row j is episode `episodes[j]` (default: all of them, in
+    order). Returns bool [N], True where the expert is in control."""
+    episodes = (np.arange(len(self._hold_left)) if episodes is None
+                else np.asarray(episodes, np.int64))
+    in_control = self._hold_left[episodes] > 0
+    self._hold_left[episodes[in_control]] -= 1
+    free = np.flatnonzero(~in_control)
+    if free.size:
+      wants = np.asarray(self._wants_control(
+          np.asarray(observations)[free], np.asarray(policy_actions)[free],
+          np.asarray(expert_actions)[free], [self._rngs[e] for e in episodes[free]]), bool)
+      starts = free[wants]
+      in_control[starts] = True
+      self._hold_left[episodes[starts]] = self.config.hold_steps - 1
+    return in_control
+
+  def _wants_control(self, observations, policy_actions, expert_actions, rngs):
+    """bool [F] for F free episodes (rows), `rngs` their random streams."""
     raise NotImplementedError
 
   def describe(self) -> dict:
     """Name and config, for episode metadata."""
     return {'name': self.name, 'config': dataclasses.asdict(self.config), 'seed': self.seed}
+
+
+def _uniform(rngs) -> np.ndarray:
+  """One U[0, 1) draw from each episode's stream."""
+  return np.array([rng.random() for rng in rngs])
 
 
 class ValueBasedIntervention(InterventionModel):
@@ -169,12 +199,14 @@ class ValueBasedIntervention(InterventionModel):
     super().__init__(config, seed)
     self.q_ref = q_ref
 
-  def _wants_control(self, obs, policy_action, expert_action) -> bool:
-    obs = np.asarray(obs)
-    q = np.asarray(self.q_ref(np.stack([obs, obs]), np.stack([expert_action, policy_action])),
+  def _wants_control(self, observations, policy_actions, expert_actions, rngs):
+    # One critic call rates both actions of every free episode.
+    q = np.asarray(self.q_ref(np.concatenate([observations, observations]),
+                              np.concatenate([expert_actions, policy_actions])),
                    np.float64).reshape(-1)
-    p = value_based_probability(q[0], q[1], self.config.alpha, self.config.beta)
-    return bool(self.rng.random() < p)
+    n = len(observations)
+    p = value_based_probability(q[:n], q[n:], self.config.alpha, self.config.beta)
+    return _uniform(rngs) < p
 
 
 class RandomIntervention(InterventionModel):
@@ -182,8 +214,8 @@ class RandomIntervention(InterventionModel):
   name = 'random'
   config_class = RandomConfig
 
-  def _wants_control(self, obs, policy_action, expert_action) -> bool:
-    return bool(self.rng.random() < self.config.decision_probability)
+  def _wants_control(self, observations, policy_actions, expert_actions, rngs):
+    return _uniform(rngs) < self.config.decision_probability
 
   def describe(self) -> dict:
     out = super().describe()
@@ -196,8 +228,8 @@ class GatingIntervention(InterventionModel):
   name = 'gating'
   config_class = GatingConfig
 
-  def _wants_control(self, obs, policy_action, expert_action) -> bool:
-    return bool(action_gap(expert_action, policy_action) > self.config.threshold)
+  def _wants_control(self, observations, policy_actions, expert_actions, rngs):
+    return action_gap(expert_actions, policy_actions) > self.config.threshold
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,8 +242,8 @@ class NeverIntervention(InterventionModel):
   name = 'never'
   config_class = NeverConfig
 
-  def _wants_control(self, obs, policy_action, expert_action) -> bool:
-    return False
+  def _wants_control(self, observations, policy_actions, expert_actions, rngs):
+    return np.zeros(len(observations), bool)
 
 
 MODELS = {cls.name: cls for cls in (ValueBasedIntervention, RandomIntervention,

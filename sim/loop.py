@@ -25,6 +25,7 @@ its checkpoint and exports each round once, and evaluations are appended once pe
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import time
@@ -114,6 +115,9 @@ class PolicyActor:
   def act(self, obs, rng=None) -> np.ndarray:
     return np.asarray(self.policy(obs))
 
+  def act_all(self, observations, rngs=None) -> np.ndarray:
+    return collector.policy_actions(self.policy, observations)
+
   def describe(self) -> dict:
     return {'kind': 'policy', 'name': self.name}
 
@@ -153,6 +157,7 @@ class RlifLoop:
     self.dataset = f'rlif_{self.task.name}'
     self.results_path = os.path.join(run_dir, 'results.jsonl')
     self._reference = None
+    self._trainers = {}  # run name -> the TrainLoop kept up across this process's rounds
 
   # ------------------------------------------------------------------------- bookkeeping
 
@@ -240,30 +245,34 @@ class RlifLoop:
   def _train(self, learner: str, round_index: int, num_steps: int, run_name: str,
              init_from: Optional[str] = None) -> str:
     """Trains `learner` through `round_index` (the trainer's follow schedule, resumable) and
-    returns the exported policy's path."""
+    returns the exported policy's path. One trainer per run folder stays up across the rounds
+    of this process, so a round costs no restore, data reload or retracing."""
     from trainer import learners
     from trainer import train_loop
     run = os.path.join(self.run_dir, run_name)
     policy_dir = os.path.join(run, 'policies', f'round_{round_index}')
     if os.path.exists(policy_dir):
       return policy_dir
-    overrides = {} if run_name == INITIAL else dict(self.spec.learner_overrides)
-    settings = learners.load_settings(learner, overrides=overrides)
+    trainer = self._trainers.get(run_name)
+    if trainer is None:
+      overrides = {} if run_name == INITIAL else dict(self.spec.learner_overrides)
+      settings = learners.load_settings(learner, overrides=overrides)
+      config = train_loop.LoopConfig(
+          learner=learner, batch_size=self.spec.batch_size,
+          prior_fraction=self.spec.prior_fraction, num_steps=num_steps,
+          steps_per_round=num_steps, follow=True, poll_seconds=0.0, follow_timeout=0.0, max_round=round_index, checkpoint_every=max(num_steps // 2, 1),
+          summary_every=max(num_steps // 10, 1), seed=self.spec.seed, progress=False)
+      trainer = train_loop.TrainLoop(config, settings, self.data_dir, self.dataset, run,
+                                     log=lambda m: self.log(f'  [{run_name}] {m}'))
+      if init_from is not None and not trainer.resumable:
+        _copy_actor(init_from, trainer.agent, self.data_dir, self.dataset, self.spec.seed)
+        self.log(f'  [{run_name}] actor initialised from {init_from}')
+      self._trainers[run_name] = trainer
+    trainer.config.max_round = round_index
     # Rounds of expert-only episodes (all of BC's) are prior data like the demonstrations.
-    prior_rounds = (tuple(range(round_index + 1)) if self.method.intervention is None
-                    else (0,))
-    config = train_loop.LoopConfig(
-        learner=learner, batch_size=self.spec.batch_size, prior_fraction=self.spec.prior_fraction,
-        prior_rounds=prior_rounds, num_steps=num_steps, steps_per_round=num_steps, follow=True,
-        poll_seconds=0.0, follow_timeout=0.0, max_round=round_index,
-        checkpoint_every=max(num_steps // 2, 1), summary_every=max(num_steps // 10, 1),
-        seed=self.spec.seed, progress=False)
-    loop = train_loop.TrainLoop(config, settings, self.data_dir, self.dataset, run,
-                                log=lambda m: self.log(f'  [{run_name}] {m}'))
-    if init_from is not None and not loop.resumable:
-      _copy_actor(init_from, loop.agent, self.data_dir, self.dataset, self.spec.seed)
-      self.log(f'  [{run_name}] actor initialised from {init_from}')
-    loop.run()
+    trainer.config.prior_rounds = (tuple(range(round_index + 1))
+                                   if self.method.intervention is None else (0,))
+    trainer.run()
     return policy_dir
 
   # ------------------------------------------------------------------------- the loop
@@ -280,25 +289,27 @@ class RlifLoop:
       if r in done:
         policy = None
         continue
+      stages = {}  # seconds per stage of this round
+      timed = functools.partial(_timed, stages)
       if r > 0 and policy is None:  # resuming after rounds finished by an earlier run
         policy = collector.load_saved_policy(self._policy_dir(r - 1))
-      collected = self._collect(r, policy)
-      appended = self._append(r)
+      collected = timed('collect', self._collect, r, policy)
+      appended = timed('append', self._append, r)
       if r == 0:
-        policy_dir = self._train('bc', 0, spec.initial_updates, INITIAL)
+        policy_dir = timed('train', self._train, 'bc', 0, spec.initial_updates, INITIAL)
       else:
         init_from = (os.path.join(self.run_dir, INITIAL, 'checkpoints')
                      if spec.warm_start_actor else None)
-        policy_dir = self._train(self.method.learner, r, spec.updates_per_round, 'learner',
-                                 init_from)
-      policy = collector.load_saved_policy(policy_dir)
-      evaluation = evaluate(self.task, policy, spec.eval_episodes, spec.seed,
-                            spec.episode_length)
+        policy_dir = timed('train', self._train, self.method.learner, r, spec.updates_per_round,
+                           'learner', init_from)
+      policy = timed('load_policy', collector.load_saved_policy, policy_dir)
+      evaluation = timed('evaluate', evaluate, self.task, policy, spec.eval_episodes, spec.seed,
+                         spec.episode_length)
       row = {'round': r, 'method': spec.method, 'task': self.task.name,
              'expert_noise': spec.expert_noise, 'seed': spec.seed,
              'env_steps': spec.env_steps_through(r),
              'collection': collected, 'pipeline': appended, 'eval': evaluation,
-             'seconds': round(time.perf_counter() - start, 1)}
+             'seconds': round(time.perf_counter() - start, 1), 'stage_seconds': stages}
       self._record(row)
       self.log(f'round {r}: collected success {collected["success_rate"]:.2f}, intervention '
                f'rate {collected["intervention_rate"]:.3f} | policy success '
@@ -309,6 +320,14 @@ class RlifLoop:
   def _policy_dir(self, round_index: int) -> str:
     name = INITIAL if round_index == 0 else 'learner'
     return os.path.join(self.run_dir, name, 'policies', f'round_{round_index}')
+
+
+def _timed(stages: dict, stage: str, fn: Callable, *args):
+  """fn(*args), its wall time recorded as stages[stage] (seconds)."""
+  began = time.perf_counter()
+  out = fn(*args)
+  stages[stage] = round(time.perf_counter() - began, 1)
+  return out
 
 
 def _copy_actor(checkpoint_dir: str, agent, data_dir: str, dataset: str, seed: int) -> None:

@@ -95,6 +95,7 @@ class TrainLoop:
         self._checkpoint, os.path.join(run_dir, 'checkpoints'), max_to_keep=2)
     self._writer = tf.summary.create_file_writer(os.path.join(run_dir, 'tensorboard'))
     self.round_stats: dict[int, dict] = {}
+    self._started = False  # data joined (fresh or restored); `run` continues from here
 
   # ---------------------------------------------------------------------------- data
 
@@ -231,14 +232,20 @@ class TrainLoop:
       time.sleep(self.config.poll_seconds)
 
   def run(self) -> dict:
+    """Trains and exports through the schedule; returns when it ends (no follow, `max_round`
+    reached, or no new round within `follow_timeout`). Calling it again on the same loop, e.g.
+    after raising `config.max_round`, continues without restoring or retracing anything: how
+    the simulated closed loop keeps one trainer up across its rounds."""
     config = self.config
     steps_per_round = config.steps_per_round or config.num_steps
-    if not self._restore():
-      rounds = self.data.rounds()
-      self._check_start_rounds(rounds)
-      self._join(rounds)
-      self.schedule.joined = rounds
-      self.schedule.target_step = config.num_steps
+    if not self._started:
+      if not self._restore():
+        rounds = self.data.rounds()
+        self._check_start_rounds(rounds)
+        self._join(rounds)
+        self.schedule.joined = rounds
+        self.schedule.target_step = config.num_steps
+      self._started = True
     while True:
       self._train_until(self.schedule.target_step)
       if max(self.schedule.joined) not in self.schedule.exported:
@@ -257,5 +264,3 @@ class TrainLoop:
       self._save()
     return {'step': self.step, 'joined': self.schedule.joined,
             'exported': self.schedule.exported, 'rounds': self.round_stats}
-
-

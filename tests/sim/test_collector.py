@@ -128,3 +128,48 @@ def test_load_saved_policy_calls_the_action_signature(tmp_path, pen_expert):
       'pen', loaded, pen_expert, iv.GatingIntervention(), 1, str(tmp_path / 'raw'), seed=0,
       round_index=1, episode_length=5)
   assert summary['steps'] == 5
+
+
+def test_episodes_side_by_side_equal_the_same_episodes_one_by_one(pen_expert):
+  """run_together steps several environments with one batched call of the policy, the noisy
+  expert and the reference critic per step; each episode is the one run_episode gives alone."""
+  from sim import tasks
+
+  def policy(obs):  # elementwise, so a batch gives bit for bit the rows' actions
+    return np.tanh(2.0 * np.asarray(obs)[..., :24])
+  policy.takes_batches = True
+  batch_sizes = []
+
+  def q_ref(obs, actions):  # the expert's action is rated better where obs[0] > 0
+    batch_sizes.append(len(obs))
+    return np.tanh(obs[:, 0]) * actions[:, 0] - 0.1 * np.abs(actions).sum(-1)
+
+  class RowByRow:  # the MLP expert without its batched path: BLAS rounds a batch's rows
+    def act(self, obs, rng):  # differently (~1e-15), and the hand's contacts amplify that
+      return pen_expert.act(obs, rng)
+
+  noisy = experts.NoisyExpert(RowByRow(), 0.3)
+  seeds = [11, 12, 13, 14]
+
+  def model():
+    return iv.ValueBasedIntervention(q_ref, iv.ValueBasedConfig(alpha=0.9, beta=0.8), seed=5)
+
+  alone_model = model()
+  alone = [collector.run_episode(tasks.make_env('pen', 0, EPISODE_LENGTH), 'pen', noisy, policy,
+                                 alone_model, s, EPISODE_LENGTH) for s in seeds]
+  alone_calls = len(batch_sizes)
+  batch_sizes.clear()
+  envs = [tasks.make_env('pen', 0, EPISODE_LENGTH) for _ in seeds]
+  together = collector.run_together(envs, 'pen', [collector.bound(noisy, e) for e in envs],
+                                    seeds, policy, model(), EPISODE_LENGTH)
+  assert max(batch_sizes) == 2 * len(seeds) and len(batch_sizes) < alone_calls
+  for a, b in zip(alone, together):
+    assert 0 < a.interventions.sum() < EPISODE_LENGTH
+    for field in ('observations', 'actions', 'policy_actions', 'interventions', 'rewards',
+                  'expert_actions', 'success_flags'):
+      np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
+  assert not np.allclose(together[0].observations, together[1].observations)
+  # The MLP expert's batched path: the rows' actions up to BLAS rounding.
+  obs = np.concatenate([e.observations for e in together]).astype(np.float64)
+  np.testing.assert_allclose(pen_expert.act_all(obs, None),
+                             np.stack([pen_expert.act(o) for o in obs]), atol=1e-12)

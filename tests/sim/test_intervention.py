@@ -130,3 +130,36 @@ def test_registry_and_descriptions():
   assert value.describe()['config'] == {'alpha': 0.97, 'beta': 0.95, 'hold_steps': 4}
   with pytest.raises(KeyError, match='known'):
     iv.make_model('oracle')
+
+
+@pytest.mark.parametrize('name', ['value', 'random', 'gating'])
+def test_episodes_side_by_side_decide_as_one_by_one(name):
+  """decide_all over n episodes (one critic call per step for all) makes the decisions that
+  n sequential episodes make with decide: each episode has its own random stream."""
+  rng = np.random.default_rng(3)
+  n, steps = 5, 60
+  obs = rng.standard_normal((n, steps, OBS_DIM))
+  policy_actions = rng.uniform(-1, 1, (n, steps, 2))
+  expert_actions = rng.uniform(-1, 1, (n, steps, 2))
+  kwargs = {'q_ref': lambda o, a: o[:, 0] * a[:, 0]} if name == 'value' else {}
+  config = {'gating': iv.GatingConfig(threshold=1.5)}.get(name)
+
+  sequential = iv.make_model(name, seed=9, config=config, **kwargs)
+  one_by_one = []
+  for e in range(n):
+    sequential.reset()
+    one_by_one.append([sequential.decide(obs[e, t], policy_actions[e, t], expert_actions[e, t])
+                       for t in range(steps)])
+  batched = iv.make_model(name, seed=9, config=config, **kwargs)
+  batched.reset(n)
+  together = np.stack([batched.decide_all(obs[:, t], policy_actions[:, t], expert_actions[:, t])
+                       for t in range(steps)], axis=1)
+  np.testing.assert_array_equal(together, np.array(one_by_one))
+  assert 0 < together.mean() < 1
+  # A subset of running episodes (others finished) keeps each episode's own state.
+  batched.reset(n)
+  part = batched.decide_all(obs[[1, 3], 0], policy_actions[[1, 3], 0], expert_actions[[1, 3], 0],
+                            episodes=[1, 3])
+  assert part.shape == (2,)
+  with pytest.raises(ValueError, match='decide_all'):
+    batched.decide(obs[0, 0], policy_actions[0, 0], expert_actions[0, 0])

@@ -74,7 +74,13 @@ def test_two_rlif_rounds_collect_relabel_train_export_and_evaluate(tmp_path):
   assert all(s['reward'] == 0 and not s['is_intervention'] for ep in data[0] for s in ep['steps'])
   for r in (0, 1, 2):
     assert os.path.isdir(the_loop._policy_dir(r))
+    assert set(rows[r]['stage_seconds']) == {'collect', 'append', 'train', 'load_policy',
+                                             'evaluate'}
   assert os.path.isdir(os.path.join(str(tmp_path / 'reference')))
+  # One learner stayed up for rounds 1 and 2: its train step was traced once, not per round.
+  learner = the_loop._trainers['learner']
+  assert learner.schedule.exported == [1, 2] and learner.step == 20
+  assert learner.agent._train_step_fn.experimental_get_tracing_count() == 1
 
 
 def test_rerun_changes_nothing_and_more_rounds_continue_the_run(tmp_path):
