@@ -133,6 +133,50 @@ def throughput_benchmark(work: str, args) -> None:
           f'(flat = 1.0; data grew {big / small:.0f}x)')
 
 
+def fit_fixed_and_per_episode(sizes, seconds) -> tuple[float, float]:
+  """Least-squares (start-up s, s per episode) of seconds = start-up + episodes * per_episode."""
+  slope, intercept = np.polyfit(np.asarray(sizes, float), np.asarray(seconds, float), 1)
+  return float(intercept), float(slope)
+
+
+def size_for_speedup(plain: tuple[float, float], beam: tuple[float, float],
+                     target: float) -> float:
+  """The episode count from which the Beam job is `target` times as fast as the bare loop, under
+  the two (start-up, per-episode) fits; inf where even an endless round would not get there."""
+  (a_plain, b_plain), (a_beam, b_beam) = plain, beam
+  if b_plain <= target * b_beam:
+    return float('inf')
+  return max(0.0, (target * a_beam - a_plain) / (b_plain - target * b_beam))
+
+
+def scaling_benchmark(work: str, args) -> None:
+  """Where the Beam job's time goes as rounds grow: each engine timed at several sizes (sizes
+  alternate engines), fitted as start-up + episodes x per-episode cost; prints the start-up share
+  at each size and the size from which Beam reaches 1.5x the bare loop."""
+  sizes = [int(n) for n in args.scaling_sizes.split(',')]
+  print(f'# scaling: episodes of {args.steps} steps at sizes {sizes}')
+  seconds = {'plain': [], 'beam': []}
+  for n in sizes:
+    input_dir = os.path.join(work, f'scale{n}')
+    generate(input_dir, n, args.steps, seed=50_000 + n)
+    for engine in seconds:
+      r = measured(engine, input_dir, os.path.join(work, f'scale_out_{engine}{n}'), 0)
+      seconds[engine].append(r['seconds'])
+      print(f'  {n:>6} episodes {engine:>5}: {r["seconds"]:6.1f} s', flush=True)
+    shutil.rmtree(input_dir)
+  fits = {e: fit_fixed_and_per_episode(sizes, s) for e, s in seconds.items()}
+  for engine, (fixed, per_episode) in fits.items():
+    print(f'  {engine}: start-up {fixed:.1f} s + {1000 * per_episode:.1f} ms per episode')
+  for n, t_plain, t_beam in zip(sizes, seconds['plain'], seconds['beam']):
+    print(f'  {n:>6} episodes: Beam/bare speedup {t_plain / t_beam:.2f}x, Beam start-up share '
+          f'{min(1.0, fits["beam"][0] / t_beam):.0%}')
+  asymptote = fits['plain'][1] / fits['beam'][1]
+  crossover = size_for_speedup(fits['plain'], fits['beam'], 1.5)
+  print(f'  Beam/bare as rounds grow without bound: {asymptote:.2f}x; 1.5x from '
+        + ('never' if crossover == float('inf') else f'~{crossover:.0f} episodes')
+        + f' of {args.steps} steps')
+
+
 def append_benchmark(work: str, args) -> None:
   """Round 1 appended to an empty dataset against round N appended to a dataset of N-1 equal
   rounds, measured alternately so that machine drift hits both alike."""
@@ -166,7 +210,8 @@ def main():
   parser.add_argument('--append_rounds', type=int, default=10)
   parser.add_argument('--append_episodes', type=int, default=200)
   parser.add_argument('--repeats', type=int, default=3)
-  parser.add_argument('--parts', default='throughput,append')
+  parser.add_argument('--scaling_sizes', default='1,500,2000,6000')
+  parser.add_argument('--parts', default='throughput,scaling,append')
   parser.add_argument('--child', nargs=4, help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
@@ -180,6 +225,8 @@ def main():
     print(f'# episodes of {args.steps} steps, obs {OBS_DIM}-D, action {ACT_DIM}-D, npz files')
     if 'throughput' in args.parts:
       throughput_benchmark(work, args)
+    if 'scaling' in args.parts:
+      scaling_benchmark(work, args)
     if 'append' in args.parts:
       append_benchmark(work, args)
   finally:

@@ -163,6 +163,46 @@ def matmul_peak_gflops(n=2048, repeats=5, trials=3):
   return 2 * n ** 3 / best / 1e9
 
 
+_NUMPY_PEAK = r"""
+import time
+import numpy as np
+n = 2048
+rng = np.random.default_rng(0)
+a = rng.standard_normal((n, n), dtype=np.float32)
+b = rng.standard_normal((n, n), dtype=np.float32)
+a @ b
+best = float('inf')
+for _ in range(5):
+  start = time.perf_counter()
+  a @ b
+  best = min(best, time.perf_counter() - start)
+print(2 * n ** 3 / best / 1e9)
+"""
+
+
+def numpy_matmul_peak_gflops() -> float:
+  """numpy's float32 2048^3 matmul, best of 5, in a child process without OPENBLAS_CORETYPE and
+  OPENBLAS_L2_SIZE (with them set, as this environment does, OpenBLAS picks a slower kernel)."""
+  import subprocess
+  env = {k: v for k, v in os.environ.items()
+         if k not in ('OPENBLAS_CORETYPE', 'OPENBLAS_L2_SIZE')}
+  out = subprocess.run([sys.executable, '-c', _NUMPY_PEAK], env=env, capture_output=True,
+                       text=True, check=True)
+  return float(out.stdout.strip().splitlines()[-1])
+
+
+def wait_for_quiet(max_load: float, timeout: float) -> float:
+  """Waits until the 1-minute load average is at most `max_load` (a grid, tests or another job
+  on the cores would skew every rate); returns the load it started at."""
+  deadline = time.monotonic() + timeout
+  while os.getloadavg()[0] > max_load:
+    if time.monotonic() > deadline:
+      sys.exit(f'load average {os.getloadavg()[0]:.2f} stayed above {max_load} for {timeout:.0f}'
+               ' s: the machine is busy (--max_load to override)')
+    time.sleep(10)
+  return os.getloadavg()[0]
+
+
 def calls_per_second(train, seconds):
   """Train calls per second over a fixed wall-clock slice (the last call is waited for)."""
   calls, start = 0, time.perf_counter()
@@ -186,8 +226,12 @@ def main():
   parser.add_argument('--seconds', type=float, default=15.0, help='Timed seconds per config.')
   parser.add_argument('--rounds', type=int, default=3, help='Interleaved slices per config.')
   parser.add_argument('--configs', default=','.join(CONFIGS), help='Comma-separated names.')
+  parser.add_argument('--max_load', type=float, default=0.5,
+                      help='wait until the 1-minute load average is at most this')
+  parser.add_argument('--wait', type=float, default=600.0, help='seconds to wait for it')
   args = parser.parse_args()
   names = args.configs.split(',')
+  load = wait_for_quiet(args.max_load, args.wait)
 
   print(f'# {datetime.datetime.now().isoformat(timespec="seconds")}  CPU: {cpu_model()}  '
         f'cores: {os.cpu_count()}  TensorFlow {tf.__version__}  '
@@ -195,7 +239,7 @@ def main():
         f'{tf.config.threading.get_inter_op_parallelism_threads()} (0 = default)')
   print(f'# shapes: observation {OBS_DIM}, action {ACT_DIM}, batch {BATCH} per critic update; '
         f'{args.rounds} interleaved slices of {args.seconds / args.rounds:.1f} s per config, '
-        f'best slice reported')
+        f'best slice reported (median beside it); load average at start {load:.2f}')
 
   trains, warmup_seconds = {}, {}
   for name in names:
@@ -218,8 +262,13 @@ def main():
       rates[name].append(calls_per_second(train, args.seconds / args.rounds))
   peaks.append(matmul_peak_gflops())
   peak = max(peaks)
-  print(f'# float32 matmul peak (2048^3, best of {len(peaks)} measurements): {peak:.1f} GFLOP/s '
-        f'(all: {", ".join(f"{p:.0f}" for p in peaks)})')
+  print(f'# float32 matmul peak (TF, 2048^3, best of {len(peaks)} measurements): {peak:.1f} '
+        f'GFLOP/s (all: {", ".join(f"{p:.0f}" for p in peaks)}); % peak below divides by it')
+  try:
+    print(f'# numpy float32 2048^3 matmul, OPENBLAS_CORETYPE/L2_SIZE unset: '
+          f'{numpy_matmul_peak_gflops():.1f} GFLOP/s')
+  except Exception as error:  # pylint: disable=broad-except
+    print(f'# numpy matmul peak: failed ({error})')
   print()
   header = (f'{"config":<36} {"warmup s":>8} {"calls/s":>8} {"critic upd/s":>12} '
             f'{"(median)":>8} {"GFLOP/upd":>9} {"GFLOP/call":>10} {"GFLOP/s":>8} {"% peak":>7}')

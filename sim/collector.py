@@ -69,13 +69,15 @@ def run_episode(env, task, expert, policy: Optional[Callable] = None, interventi
 
 
 def run_together(envs, task, experts, seeds, policy: Optional[Callable] = None,
-                 intervention=None, episode_length: Optional[int] = None) -> list[Episode]:
+                 intervention=None, episode_length: Optional[int] = None,
+                 on_step: Optional[Callable[[int], None]] = None) -> list[Episode]:
   """Episodes side by side, episode i in `envs[i]` with `experts[i]` (bound to it), reset with
   `seeds[i]`: at each step the policy, the expert and the intervention model see every running
   episode as one batch, then each environment steps. Episode i is the episode `run_episode`
   gives alone with the same seed: its expert draws from `default_rng(seeds[i])`, the
   intervention model's stream is per episode (`InterventionModel.reset`), and the batch only
-  changes how often the networks are called.
+  changes how often the networks are called. `on_step(n)` is told after each step how many
+  episodes took it (a progress bar).
   """
   task = tasks_lib.get_task(task)
   length = episode_length or task.episode_length
@@ -115,6 +117,8 @@ def run_together(envs, task, experts, seeds, policy: Optional[Callable] = None,
       successes[i].append(bool(info.get('success', False)))
       if terminated[i] or truncated:
         finished.append(i)
+    if on_step is not None:
+      on_step(len(running))
     running = np.setdiff1d(running, finished)
     if not running.size:
       break
@@ -152,11 +156,12 @@ def policy_actions(policy: Callable, observations) -> np.ndarray:
   return np.stack([np.asarray(policy(o)) for o in observations])
 
 
-def _progress(count: int, progress: bool, label: str):
+def _progress(steps: int, progress: bool, label: str):
+  """A bar over env steps (the episodes of a batch advance together)."""
   if not progress:
     return None
   from tqdm import tqdm
-  return tqdm(total=count, desc=label, unit='episode', dynamic_ncols=True)
+  return tqdm(total=steps, desc=label, unit='step', dynamic_ncols=True)
 
 
 def _write(path: str, episode: Episode, metadata: dict, expert_labels: bool = False) -> None:
@@ -226,17 +231,16 @@ def run_episodes(task, expert, num_episodes: int, seed: int, round_index: int = 
   together = max(1, min(together, num_episodes))
   envs = [tasks_lib.make_env(task, seed, episode_length) for _ in range(together)]
   experts = [bound(expert, env) for env in envs]
-  bar = _progress(num_episodes, progress, f'{task.name} round {round_index}')
+  bar = _progress(num_episodes * (episode_length or task.episode_length), progress,
+                  f'{task.name} round {round_index}, {num_episodes} episodes')
   try:
     for first in range(0, num_episodes, together):
       indices = range(first, min(first + together, num_episodes))
       episodes = run_together(envs[:len(indices)], task, experts[:len(indices)],
                               [episode_seed(seed, round_index, i) for i in indices], policy,
-                              intervention_model, episode_length)
-      for i, episode in zip(indices, episodes):
-        if bar is not None:
-          bar.update(1)
-        yield i, episode
+                              intervention_model, episode_length,
+                              on_step=bar.update if bar is not None else None)
+      yield from zip(indices, episodes)
   finally:
     if bar is not None:
       bar.close()

@@ -133,6 +133,19 @@ def evaluate(task, policy: Callable, num_episodes: int, seed: int,
           'episodes': num_episodes}
 
 
+def evaluate_exported_policy(policy_dir: str, *, episodes: int, seed: int, observation_dim: int,
+                             action_dim: int, task: str = 'pen') -> dict:
+  """`evaluate` for an exported policy folder: the `rlif.policy_evaluators` plug-in `adroit`
+  that `trainer.main` runs after training. {'skipped': reason} when the policy's dimensions are
+  not the task's."""
+  task = tasks_lib.get_task(task)
+  if (observation_dim, action_dim) != (task.observation_dim, task.action_dim):
+    return {'skipped': f'the dataset is {observation_dim}-D/{action_dim}-D, task {task.name} is '
+                       f'{task.observation_dim}-D/{task.action_dim}-D (--task)'}
+  result = evaluate(task, collector.load_saved_policy(policy_dir), episodes, seed)
+  return {'task': task.name, **result}
+
+
 class RlifLoop:
   """Runs one `LoopSpec` under `run_dir` (dataset, raw logs, learner runs, results)."""
 

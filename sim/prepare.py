@@ -97,6 +97,17 @@ def prepare(data_dir: str, dataset: str, task: str = 'pen', manual_dir: Optional
   return result.version_dir
 
 
+def prepare_for_trainer(data_dir: str, dataset: str, *, task: str = 'pen',
+                        manual_dir: Optional[str] = None, num_demos: int = 4,
+                        intervention_rounds: int = 1, episodes_per_round: int = 4,
+                        seed: int = 0) -> str:
+  """`trainer.main`'s embedded default (the `rlif.dataset_preparers` plug-in `rlif_adroit`):
+  `prepare`, from TFDS's manual directory for `dataset` unless `manual_dir` is given."""
+  return prepare(data_dir, dataset, task, manual_dir or default_manual_dir(dataset),
+                 num_demos=num_demos, intervention_rounds=intervention_rounds,
+                 episodes_per_round=episodes_per_round, seed=seed)
+
+
 def _behaviour_cloning_policy(data_dir, dataset, raw_root, updates, seed, log):
   """A BC policy on round 0 (the trainer's own loop and learner), to deploy for collection."""
   from trainer import learners

@@ -5,10 +5,12 @@ r"""Trains a policy on an RLIF dataset and exports it for the next intervention 
       [--num_steps=N] [--follow --steps_per_round=N] [--set critic_updates_per_step=5]
 
 The embedded default (`python -m trainer.main`): when `rlif_adroit` is not under --data_dir yet,
-it is prepared first (sim/prepare.py): from raw logs in TFDS's manual directory
-(<manual_dir>/<task>/round_<N>/) when there are any, otherwise by collecting round 0 in the
-simulator with the project's own expert (and --prepare_rounds intervention rounds when asked).
-After training, the exported policy is evaluated in the simulator (--eval_episodes).
+it is prepared first: from raw logs in TFDS's manual directory (<manual_dir>/<task>/round_<N>/)
+when there are any, otherwise by collecting round 0 in the simulator with the project's own
+expert (and --prepare_rounds intervention rounds). After training, the exported policy is
+evaluated in the simulator (--eval_episodes). Both steps are plug-ins (trainer/plugins.py: the
+`rlif_adroit` dataset preparer and the `adroit` evaluator, both in sim/), so the trainer imports
+neither how its dataset is made nor the simulator.
 
 Flags live here only; the loop is trainer/train_loop.py and learner settings are configs/*.toml.
 """
@@ -65,6 +67,8 @@ _EPISODES_PER_ROUND = flags.DEFINE_integer('episodes_per_round', 4,
                                            'Preparing: episodes per intervention round.')
 _EVAL_EPISODES = flags.DEFINE_integer('eval_episodes', 5, 'Episodes to evaluate the exported '
                                       'policy on in simulation (0: none).')
+_EVALUATOR = flags.DEFINE_string('evaluator', 'adroit', 'The policy evaluator plug-in '
+                                 '(rlif.policy_evaluators; "" for none).')
 
 
 def main(argv):
@@ -74,6 +78,7 @@ def main(argv):
   console.quiet_libraries()  # before TensorFlow's import
   logging.set_verbosity(logging.WARNING)  # TFDS logs every dataset read at INFO
   from trainer import learners
+  from trainer import plugins
   from trainer import rounds_data
   from trainer import train_loop
 
@@ -83,12 +88,15 @@ def main(argv):
     try:
       rounds_data.find_version_dir(data_dir, _DATASET.value)
     except rounds_data.DatasetError:
-      from sim import prepare as prepare_lib
-      prepare_lib.prepare(
-          data_dir, _DATASET.value, _TASK.value,
-          _MANUAL_DIR.value or prepare_lib.default_manual_dir(_DATASET.value),
-          num_demos=_NUM_DEMOS.value, intervention_rounds=_PREPARE_ROUNDS.value,
-          episodes_per_round=_EPISODES_PER_ROUND.value, seed=_SEED.value)
+      try:
+        prepare_dataset = plugins.require(plugins.PREPARERS, _DATASET.value)
+      except LookupError as e:
+        print(f'error: {_DATASET.value} is not under {data_dir} and cannot be prepared: {e}',
+              file=sys.stderr)
+        return 2
+      prepare_dataset(data_dir, _DATASET.value, task=_TASK.value, manual_dir=_MANUAL_DIR.value,
+                      num_demos=_NUM_DEMOS.value, intervention_rounds=_PREPARE_ROUNDS.value,
+                      episodes_per_round=_EPISODES_PER_ROUND.value, seed=_SEED.value)
   run_dir = os.path.abspath(_RUN_DIR.value or os.path.join('runs', _DATASET.value,
                                                            _LEARNER.value))
   try:
@@ -118,7 +126,7 @@ def main(argv):
     return 2
   print(f'trained {result["step"]} steps on rounds {result["joined"]}')
   policy_dir = os.path.join(run_dir, 'policies', f'round_{max(result["joined"])}')
-  if _EVAL_EPISODES.value > 0:
+  if _EVAL_EPISODES.value > 0 and _EVALUATOR.value:
     _evaluate(loop.data, policy_dir, run_dir)
   print(f'dataset:     {loop.data.version_dir}')
   print(f'checkpoints: {os.path.join(run_dir, "checkpoints")}')
@@ -128,22 +136,24 @@ def main(argv):
 
 
 def _evaluate(data, policy_dir: str, run_dir: str) -> None:
-  """Runs the exported policy alone in the simulator and prints its success rate."""
+  """Runs the exported policy in the evaluator plug-in and prints its success rate."""
   import json
-  from sim import loop as sim_loop
-  from sim import collector
-  from sim import tasks
-  task = tasks.get_task(_TASK.value)
-  if (data.observation_dim, data.action_dim) != (task.observation_dim, task.action_dim):
-    print(f'evaluation skipped: the dataset is {data.observation_dim}-D/{data.action_dim}-D, '
-          f'task {task.name} is {task.observation_dim}-D/{task.action_dim}-D (--task)')
+  from trainer import plugins
+  try:
+    evaluate = plugins.require(plugins.EVALUATORS, _EVALUATOR.value)
+  except LookupError as e:
+    print(f'evaluation skipped: {e}')
     return
-  result = sim_loop.evaluate(task, collector.load_saved_policy(policy_dir), _EVAL_EPISODES.value,
-                             _SEED.value)
+  result = evaluate(policy_dir, episodes=_EVAL_EPISODES.value, seed=_SEED.value,
+                    observation_dim=data.observation_dim, action_dim=data.action_dim,
+                    task=_TASK.value)
+  if 'skipped' in result:
+    print(f'evaluation skipped: {result["skipped"]}')
+    return
   with open(os.path.join(run_dir, 'evaluation.json'), 'w') as f:
     json.dump({'policy': policy_dir, **result}, f, indent=1)
-  print(f'evaluation:  {task.name}, {result["episodes"]} episodes: success '
-        f'{result["success_rate"]:.2f}, mean return {result["mean_return"]:.1f}')
+  print(f'evaluation:  {result.get("task", _EVALUATOR.value)}, {result["episodes"]} episodes: '
+        f'success {result["success_rate"]:.2f}, mean return {result["mean_return"]:.1f}')
 
 
 if __name__ == '__main__':
