@@ -82,13 +82,23 @@ def random_transitions(size, seed=0):
       demonstrated=tf.constant(rng.integers(0, 2, size=size), tf.float32))
 
 
-def make_rlpd(critic_updates_per_step, use_xla, fused_updates=True):
+def make_rlpd(critic_updates_per_step, use_xla, fused_updates=True, autodiff_layer_norm=False):
+  """An RLPD train call on Adroit-pen shapes. `autodiff_layer_norm`: the LayerNorm before its
+  closed-form gradient (networks.layer_norm_autodiff), swapped in while the step is traced."""
+  from trainer import networks  # pylint: disable=g-import-not-at-top
   from trainer.rlpd_agent import RlpdAgent  # pylint: disable=g-import-not-at-top
   agent = RlpdAgent.from_dims(
       OBS_DIM, ACT_DIM, num_critics=NUM_CRITICS, num_min_critics=NUM_MIN_CRITICS,
       critic_hidden=HIDDEN, actor_hidden=HIDDEN, critic_updates_per_step=critic_updates_per_step,
       use_xla=use_xla, fused_updates=fused_updates, seed=0)
   batch = random_transitions(critic_updates_per_step * BATCH)
+  original = networks.layer_norm
+  if autodiff_layer_norm:
+    networks.layer_norm = networks.layer_norm_autodiff
+  try:
+    agent.train(batch).loss.numpy()  # traces now, with the chosen LayerNorm
+  finally:
+    networks.layer_norm = original
   return lambda: agent.train(batch).loss
 
 
@@ -133,10 +143,17 @@ CONFIGS = {
     # Before trainer/fused_updates.py: Keras' per-op Adam and Polyak updates.
     'rlpd_g1_keras': ('RLPD E=10 M=2 G=1 Keras updates', lambda: make_rlpd(1, False, False), 1,
                       rlpd_flops(1)),
+    # Before the closed-form LayerNorm gradient (networks._normalize): autodiff op by op.
+    'rlpd_g1_autodiff_ln': ('RLPD E=10 M=2 G=1 autodiff LayerNorm',
+                            lambda: make_rlpd(1, False, autodiff_layer_norm=True), 1,
+                            rlpd_flops(1)),
     'rlpd_g1_xla': ('RLPD E=10 M=2 G=1 XLA', lambda: make_rlpd(1, True), 1, rlpd_flops(1)),
     'rlpd_g5': ('RLPD E=10 M=2 G=5', lambda: make_rlpd(5, False), 5, rlpd_flops(5)),
     'rlpd_g5_keras': ('RLPD E=10 M=2 G=5 Keras updates', lambda: make_rlpd(5, False, False), 5,
                       rlpd_flops(5)),
+    'rlpd_g5_autodiff_ln': ('RLPD E=10 M=2 G=5 autodiff LayerNorm',
+                            lambda: make_rlpd(5, False, autodiff_layer_norm=True), 5,
+                            rlpd_flops(5)),
     'rlpd_g5_xla': ('RLPD E=10 M=2 G=5 XLA', lambda: make_rlpd(5, True), 5, rlpd_flops(5)),
     'sac': ('TF-Agents SacAgent (2 critics)', lambda: make_sac(False), 1, sac_flops()),
     'sac_xla': ('TF-Agents SacAgent (2 critics) XLA', lambda: make_sac(True), 1, sac_flops()),

@@ -33,10 +33,11 @@ def _single_key(receipt: dict):
 
 def read_episodes(pipeline: beam.Pipeline, files: list[stages.InputFile],
                   job: stages.JobSpec):
-  """Raw log files -> PCollection of RawEpisode (step streams grouped by episode); None when
-  there is no input file."""
+  """Raw log files and LeRobot datasets -> PCollection of RawEpisode (step streams grouped by
+  episode, LeRobot datasets split into episodes); None when there is no input file."""
   npz = [f for f in files if f.kind == 'npz']
   step_streams = [f for f in files if f.kind == 'steps']
+  lerobot = [f for f in files if f.kind == 'lerobot']
   episodes = []
   if npz:
     episodes.append(
@@ -52,6 +53,14 @@ def read_episodes(pipeline: beam.Pipeline, files: list[stages.InputFile],
         | 'ReadStepRecords' >> beam.FlatMap(stages.read_step_records, job)
         | 'GroupByEpisode' >> beam.GroupByKey()
         | 'AssembleEpisodes' >> beam.FlatMap(stages.assemble, job))
+  if lerobot:
+    episodes.append(
+        pipeline
+        | 'ListLeRobotDatasets' >> beam.Create(lerobot)
+        | 'ListLeRobotEpisodes' >> beam.FlatMap(stages.list_lerobot_episodes, job)
+        # One dataset lists many episodes: spread them, not the datasets, over workers.
+        | 'SpreadLeRobotEpisodes' >> beam.Reshuffle()
+        | 'ReadLeRobotEpisodes' >> beam.FlatMap(stages.read_lerobot_episode, job))
   if not episodes:
     return None
   return episodes | 'AllEpisodes' >> beam.Flatten()

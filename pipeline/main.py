@@ -3,6 +3,9 @@ r"""Converts raw intervention logs into one RLIF-relabeled round of a TFDS datas
   python -m pipeline.main --input='logs/round3/*.jsonl.gz' --output_dir=~/rlif_data \
       --dataset=rlif_adroit --round=3 [--takeover=keep|drop] [--overwrite] [Beam options]
 
+`--input` may also name a LeRobot dataset root (the folder holding meta/info.json; codebase
+v2.x or v3.0); `--lerobot_*` say which of its columns are read (pipeline/lerobot_format.py).
+
 Unknown flags are passed to Beam (e.g. --runner=DataflowRunner --project=... --region=...).
 With no --input, converts the small sample logs shipped in `examples/raw_logs/` into a demo
 dataset under /tmp (the embedded default).
@@ -26,6 +29,13 @@ _TAKEOVER = flags.DEFINE_enum('takeover', 'keep', ['keep', 'drop'],
                               'the last step of each takeover is kept (reference behaviour).')
 _OVERWRITE = flags.DEFINE_bool('overwrite', False,
                                'Replace an existing round written from different input.')
+_LEROBOT_OBSERVATIONS = flags.DEFINE_list(
+    'lerobot_observation_columns', ['observation.state'],
+    'LeRobot input: vector features concatenated, in this order, into the observation.')
+_LEROBOT_INTERVENTION = flags.DEFINE_string(
+    'lerobot_intervention_column', 'complementary_info.is_intervention',
+    "LeRobot input: the 0/1 column that marks frames under human control; '' reads the dataset "
+    'as demonstrations (no intervention flags).')
 _RUNNER = flags.DEFINE_enum('engine', 'beam', ['beam', 'plain'],
                             'beam: the Beam job; plain: the same stages in one process.')
 
@@ -35,6 +45,7 @@ _SAMPLE_LOGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 
 def main(argv):
   import logging as py_logging
+  from pipeline import lerobot_format
   from pipeline import round_job
   py_logging.getLogger('apache_beam').setLevel(py_logging.WARNING)
   logging.set_verbosity(logging.WARNING)
@@ -50,9 +61,13 @@ def main(argv):
   if output_dir is None or round_index is None:
     raise app.UsageError('--output_dir and --round are required with --input')
   try:
+    lerobot_columns = lerobot_format.LeRobotColumns(
+        observations=tuple(_LEROBOT_OBSERVATIONS.value),
+        intervention=_LEROBOT_INTERVENTION.value)
+    patterns = [os.path.expanduser(p) for p in patterns]  # --input=~/... reaches us unexpanded
     result = round_job.run_round(patterns, os.path.expanduser(output_dir), dataset,
                                  round_index, _TAKEOVER.value, _OVERWRITE.value, beam_args,
-                                 runner=_RUNNER.value)
+                                 runner=_RUNNER.value, lerobot_columns=lerobot_columns)
   except (round_job.rounds.RoundConflict, FileNotFoundError, ValueError) as e:
     logging.error('%s', e)
     print(f'error: {e}', file=sys.stderr)

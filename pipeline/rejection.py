@@ -26,6 +26,14 @@ NO_FINAL_RECORD = 'no_final_record'
 EMPTY_EPISODE = 'empty_episode'
 INVALID_METADATA = 'invalid_metadata'
 EXPERT_ACTION_NOT_IN_DATASET = 'expert_action_not_in_dataset'
+# LeRobot datasets (pipeline/lerobot_format.py); gaps in `frame_index` are STEP_GAP, missing
+# columns MISSING_FIELD, unreadable parquet UNREADABLE_FILE, a broken meta/ INVALID_METADATA.
+UNKNOWN_CODEBASE_VERSION = 'unknown_codebase_version'
+FEATURE_MISMATCH = 'feature_mismatch_with_info'
+DUPLICATE_FRAME = 'duplicate_frame'
+EPISODE_MISSING_FROM_DATA = 'episode_missing_from_data'
+MISSING_VIDEO_FILE = 'missing_video_file'
+UNSUPPORTED_FEATURE = 'unsupported_feature'
 
 # What was rejected: a whole input file, one line of a step stream, or one episode.
 FILE = 'file'

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from pipeline import dead_letters
+from pipeline import lerobot_format
 from pipeline import raw_format
 from pipeline import relabel as rl
 from pipeline import report as report_lib
@@ -49,32 +50,51 @@ def match_inputs(patterns: Sequence[str]) -> dict[str, list[str]]:
 
 def expand_inputs(patterns: Sequence[str],
                   matched: Optional[dict[str, list[str]]] = None) -> list[stages.InputFile]:
-  """Expands comma-separated globs into raw log files (`match_inputs`, unless `matched` is
-  given); rejects unknown file types up front and a round with no input file at all."""
+  """Expands comma-separated globs into raw log files and LeRobot dataset roots (folders with
+  meta/info.json) (`match_inputs`, unless `matched` is given); other folders are skipped;
+  rejects unknown file types up front and a round with no input at all."""
   matched = match_inputs(patterns) if matched is None else matched
-  paths = [path for matches in matched.values() for path in matches]
+  paths = [path.rstrip('/') for matches in matched.values() for path in matches]
   files, unknown = [], []
   for path in sorted(set(paths)):
     if tf.io.gfile.isdir(path):
+      if lerobot_format.is_dataset_root(path):
+        files.append(stages.InputFile(path, 'lerobot'))
       continue
     try:
       files.append(stages.InputFile(path, raw_format.kind_of(path)))
     except ValueError:
       unknown.append(path)
   if unknown:
+    hint = ('; a LeRobot dataset is named by its root folder (the one holding meta/info.json)'
+            if any(p.endswith('.parquet') for p in unknown) else '')
     raise ValueError(f'{len(unknown)} input files are not raw logs (*.npz, *.jsonl, *.jsonl.gz),'
-                     f' e.g. {unknown[:3]}; narrow --input')
+                     f' e.g. {unknown[:3]}; narrow --input{hint}')
   if not files:
-    raise FileNotFoundError(f'--input {list(patterns)} matched no raw log files')
+    raise FileNotFoundError(f'--input {list(patterns)} matched no raw log files and no LeRobot '
+                            'dataset')
   return files
 
 
-def infer_dims(files: list[stages.InputFile], max_files: int = 16) -> tuple[int, int]:
+def fingerprint_paths(files: list[stages.InputFile]) -> list[str]:
+  """The files whose bytes make up the round's input: raw log files themselves, and for a
+  LeRobot dataset the metadata and parquet files the reader reads."""
+  return [path for f in files
+          for path in (lerobot_format.fingerprint_paths(f.path) if f.kind == 'lerobot'
+                       else [f.path])]
+
+
+def infer_dims(files: list[stages.InputFile], max_files: int = 16,
+               lerobot_columns: lerobot_format.LeRobotColumns = lerobot_format.LeRobotColumns()
+               ) -> tuple[int, int]:
   """The most common (observation_dim, action_dim) among the first readable input files; used
   only when the dataset does not exist yet (later rounds must match the dataset)."""
   seen = collections.Counter()
   for input_file in files[:max_files]:
     try:
+      if input_file.kind == 'lerobot':
+        seen[lerobot_format.dims(input_file.path, lerobot_columns)] += 1
+        continue
       data = raw_format.read_bytes(input_file.path)
       if input_file.kind == 'npz':
         ep = raw_format.parse_npz_episode(data, input_file.source)
@@ -97,12 +117,15 @@ def infer_dims(files: list[stages.InputFile], max_files: int = 16) -> tuple[int,
 def run_round(input_patterns: Sequence[str], output_dir: str, dataset: str, round_index: int,
               takeover: str = 'keep', overwrite: bool = False,
               beam_options: Optional[Sequence[str]] = None, runner: str = 'beam',
-              max_shard_bytes: int = 256 << 20) -> RoundResult:
-  """Converts the raw logs matched by `input_patterns` into split `round_<round_index>`.
+              max_shard_bytes: int = 256 << 20,
+              lerobot_columns: Optional[lerobot_format.LeRobotColumns] = None) -> RoundResult:
+  """Converts the raw logs and LeRobot datasets matched by `input_patterns` into split
+  `round_<round_index>`.
 
   Args:
     runner: 'beam' runs the Beam graph with `beam_options` (DirectRunner with 2 worker processes
       unless options say otherwise); 'plain' runs the same stages in this process.
+    lerobot_columns: which LeRobot features are read as what (default: `LeRobotColumns()`).
   """
   if round_index < 0:
     raise ValueError(f'--round must be >= 0, got {round_index}')
@@ -112,7 +135,10 @@ def run_round(input_patterns: Sequence[str], output_dir: str, dataset: str, roun
   files = expand_inputs(input_patterns, matched)
   settings = {'reward_rule': rl.RULE_NAME, 'reward_rule_version': rl.RULE_VERSION,
               'takeover': takeover, 'raw_format_version': raw_format.FORMAT_VERSION}
-  fingerprint = rounds.input_fingerprint([f.path for f in files], settings)
+  lerobot_columns = lerobot_columns or lerobot_format.LeRobotColumns()
+  if any(f.kind == 'lerobot' for f in files):  # Rounds without LeRobot input keep their
+    settings['lerobot'] = lerobot_columns.settings()  # fingerprints.
+  fingerprint = rounds.input_fingerprint(fingerprint_paths(files), settings)
   status = rounds.plan_round(layout, round_index, fingerprint, overwrite)
   if status == 'unchanged':
     manifest = rounds.read_manifest(layout, round_index)
@@ -121,10 +147,11 @@ def run_round(input_patterns: Sequence[str], output_dir: str, dataset: str, roun
     return RoundResult(status, manifest['report'], summary, layout.version_dir)
 
   dims, expert_action = rounds.dataset_schema(layout)
-  dims = dims or infer_dims(files)
+  dims = dims or infer_dims(files, lerobot_columns=lerobot_columns)
   job = stages.JobSpec(round_index=round_index, dims=tuple(int(d) for d in dims),
                        takeover=takeover, staging_dir=layout.new_staging_dir(round_index),
-                       max_shard_bytes=max_shard_bytes, expert_action=expert_action)
+                       max_shard_bytes=max_shard_bytes, expert_action=expert_action,
+                       lerobot=lerobot_columns)
   logging.info('round %d: %d input files -> %s (staging %s)', round_index, len(files),
                layout.version_dir, job.staging_dir)
   if runner == 'plain':

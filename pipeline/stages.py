@@ -15,6 +15,7 @@ from typing import Iterable, Iterator, Optional
 
 from pipeline import dead_letters
 from pipeline import examples
+from pipeline import lerobot_format
 from pipeline import raw_format
 from pipeline import relabel as rl
 from pipeline import rejection
@@ -29,7 +30,7 @@ SHARD_PREFIX = 'shard-'
 @dataclasses.dataclass(frozen=True)
 class InputFile:
   path: str
-  kind: str  # 'npz' or 'steps'
+  kind: str  # 'npz', 'steps' or 'lerobot' (a LeRobot dataset root folder)
 
   @property
   def source(self) -> str:
@@ -45,6 +46,7 @@ class JobSpec:
   staging_dir: str
   max_shard_bytes: int = 256 << 20
   expert_action: bool = True  # the dataset's steps have `expert_action` (sc.make_features)
+  lerobot: lerobot_format.LeRobotColumns = lerobot_format.LeRobotColumns()
 
   @property
   def rejected_dir(self) -> str:
@@ -91,6 +93,35 @@ def read_step_records(input_file: InputFile, job: JobSpec) -> Iterator[tuple[str
   except OSError as e:
     _dead_letter(Rejected(rejection.UNREADABLE_FILE, f'cannot read: {e}', input_file.source,
                           unit=rejection.FILE, counts_as_episode=False), job)
+
+
+def list_lerobot_episodes(input_file: InputFile,
+                          job: JobSpec) -> Iterator[lerobot_format.EpisodeRef]:
+  """The episodes a LeRobot dataset's metadata lists (cheap: reads meta/ only). A dataset whose
+  metadata is unusable, and video files of unused cameras that are missing, go to dead
+  letters."""
+  try:
+    refs = lerobot_format.list_episodes(input_file.path)
+  except Rejected as r:
+    _dead_letter(r, job)
+    return
+  except OSError as e:
+    _dead_letter(Rejected(rejection.UNREADABLE_FILE, f'cannot read: {e}', input_file.source,
+                          unit=rejection.FILE, counts_as_episode=False), job)
+    return
+  for r in lerobot_format.missing_video_files(refs):
+    _dead_letter(r, job)
+  yield from refs
+
+
+def read_lerobot_episode(ref: lerobot_format.EpisodeRef, job: JobSpec) -> Iterator[RawEpisode]:
+  try:
+    yield lerobot_format.read_episode(ref, job.lerobot)
+  except Rejected as r:
+    _dead_letter(r, job)
+  except OSError as e:
+    _dead_letter(Rejected(rejection.UNREADABLE_FILE, f'cannot read {ref.data_file}: {e}',
+                          ref.source, episode_id=ref.episode_id), job)
 
 
 def assemble(grouped: tuple[str, Iterable[StepRecord]], job: JobSpec) -> Iterator[RawEpisode]:
@@ -182,6 +213,10 @@ def run_plain(files: list[InputFile], job: JobSpec) -> None:
     if input_file.kind == 'npz':
       for raw in read_npz(input_file, job):
         receipts.extend(writer.write(e) for e in convert(raw, job))
+    elif input_file.kind == 'lerobot':
+      for ref in list_lerobot_episodes(input_file, job):
+        for raw in read_lerobot_episode(ref, job):
+          receipts.extend(writer.write(e) for e in convert(raw, job))
     else:
       for episode_id, record in read_step_records(input_file, job):
         grouped.setdefault(episode_id, []).append(record)
