@@ -60,9 +60,10 @@ def card(version_dir: str, plot_name: Optional[str] = None) -> str:
   """A dataset card: schema, rule, and the per-round statistics from the round manifests."""
   import tensorflow_datasets as tfds
   builder = tfds.builder_from_directory(version_dir)
-  obs_dim, act_dim = sc.dims_of_features(builder.info.features)
+  observation, act_dim = sc.dims_of_features(builder.info.features)
   lines = [f'# {builder.info.name} {builder.info.version}', '',
-           f'Observation {obs_dim}-D, action {act_dim}-D. One split per round: '
+           f'Observation {sc.describe_observation(observation)}, action {act_dim}-D. '
+           'One split per round: '
            f'{", ".join(builder.info.splits)}.', '',
            '| round | episodes | transitions | mean episode length | intervention rate | '
            'takeovers | mean takeover length | -1 rewards | demonstrations | rejected | rule |',

@@ -1,5 +1,7 @@
-"""Readers for raw log format v1 (specified in WORKSPACE.md): `*.npz` episodes and `*.jsonl[.gz]`
-step streams. They turn bytes into `RawEpisode`s and raise `Rejected` for anything malformed.
+"""Readers for raw log formats v1 and v2 (specified in WORKSPACE.md): `*.npz` episodes and
+`*.jsonl[.gz]` step streams. They turn bytes into `RawEpisode`s and raise `Rejected` for anything
+malformed. Version 2 adds dict observations (named vector and image fields); a v1 file reads
+exactly as before.
 
 Pure Python + numpy: no Beam, no TensorFlow. File access goes through `tf.io.gfile` only when the
 path is not local, so the readers also work on `gs://` inputs.
@@ -13,14 +15,18 @@ import io
 import json
 import os
 import zlib
-from typing import Iterable, Iterator, Optional
+from typing import Iterable, Iterator, Optional, Union
 
 import numpy as np
 
 from pipeline import rejection
 from pipeline.rejection import Rejected
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest version the readers understand
+# Rounds' input fingerprints record 1: v2 readers read every v1 file exactly as v1 readers did,
+# so a committed round re-run on the same input stays 'unchanged'.
+FINGERPRINT_FORMAT_VERSION = 1
+OBSERVATION_FIELD_PREFIX = 'observations/'  # v2 npz: one array per dict observation field
 NPZ_SUFFIXES = ('.npz',)
 STEP_STREAM_SUFFIXES = ('.jsonl', '.jsonl.gz')
 
@@ -29,7 +35,9 @@ STEP_STREAM_SUFFIXES = ('.jsonl', '.jsonl.gz')
 class RawEpisode:
   """One logged episode before relabeling.
 
-  observations: [T+1, D] float32, the final observation included.
+  observations: [T+1, D] float32, the final observation included (v1); or (v2) a dict of named
+    fields, each [T+1, ...]: float32 vectors [T+1, D] and uint8 images [T+1, H, W, C]
+    (`schema.is_image_shape` decides which is which; `validate` checks them).
   actions: [T, A] float32, the executed actions.
   interventions: [T] or [T+1] bool, True where the human was in control at step t; a (T+1)-th
     entry flags a takeover at the final observation (the operator ended the episode).
@@ -41,7 +49,7 @@ class RawEpisode:
   metadata: the logged JSON object; always has a non-empty string `episode_id`.
   source: path-free name of the input file(s).
   """
-  observations: np.ndarray
+  observations: Union[np.ndarray, dict]
   actions: np.ndarray
   interventions: Optional[np.ndarray]
   policy_actions: Optional[np.ndarray]
@@ -136,7 +144,13 @@ def parse_npz_episode(data: bytes, source: str) -> RawEpisode:
   except Exception as e:  # zipfile.BadZipFile, EOFError, OSError, zlib.error ...
     raise reject(rejection.UNREADABLE_FILE, f'not a readable .npz archive: {e!r}')
 
-  for key in ('observations', 'actions', 'metadata'):
+  fields = {key[len(OBSERVATION_FIELD_PREFIX):]: value for key, value in arrays.items()
+            if key.startswith(OBSERVATION_FIELD_PREFIX)}
+  if fields and 'observations' in arrays:
+    raise reject(rejection.MIXED_OBSERVATION_FORMATS,
+                 'holds both `observations` (format v1) and `observations/<name>` arrays '
+                 f'(format v2: {sorted(fields)}); write one or the other')
+  for key in ('actions', 'metadata') + (() if fields else ('observations',)):
     if key not in arrays:
       raise reject(rejection.MISSING_FIELD, f'missing array `{key}` (has {sorted(arrays)})')
   metadata_array = arrays['metadata']
@@ -154,7 +168,12 @@ def parse_npz_episode(data: bytes, source: str) -> RawEpisode:
                      unit=rejection.FILE, episode_id=metadata['episode_id'])
     return value
 
-  observations = numeric('observations')
+  if fields:
+    observations = {name: _observation_field(name, numeric(OBSERVATION_FIELD_PREFIX + name),
+                                             source, metadata['episode_id'])
+                    for name in sorted(fields)}
+  else:
+    observations = numeric('observations').astype(np.float32, copy=False)
   actions = numeric('actions')
   interventions = numeric('interventions', 'biu')
   policy_actions = numeric('policy_actions')
@@ -165,7 +184,7 @@ def parse_npz_episode(data: bytes, source: str) -> RawEpisode:
                    f'`terminated` must be a scalar, got shape {terminated.shape}', source,
                    unit=rejection.FILE, episode_id=metadata['episode_id'])
   return RawEpisode(
-      observations=observations.astype(np.float32, copy=False),
+      observations=observations,
       actions=actions.astype(np.float32, copy=False),
       interventions=None if interventions is None else interventions.astype(bool),
       policy_actions=None if policy_actions is None else policy_actions.astype(np.float32),
@@ -173,6 +192,22 @@ def parse_npz_episode(data: bytes, source: str) -> RawEpisode:
       metadata=metadata,
       source=source,
       expert_actions=None if expert_actions is None else expert_actions.astype(np.float32))
+
+
+def _observation_field(name: str, value: np.ndarray, source: str, episode_id: str) -> np.ndarray:
+  """One v2 observation field as read: uint8 arrays keep their dtype (images; a uint8 vector is
+  cast like any other vector), everything else becomes float32. `validate` checks the shapes."""
+  if not _valid_field_name(name):
+    raise Rejected(rejection.INVALID_RECORD,
+                   f'observation field name {name!r} must be a letter or _ followed by letters, '
+                   'digits or _', source, unit=rejection.FILE, episode_id=episode_id)
+  if value.dtype == np.uint8 and value.ndim != 2:
+    return value
+  return value.astype(np.float32, copy=False)
+
+
+def _valid_field_name(name: str) -> bool:
+  return name.isidentifier() and name.isascii()
 
 
 # ----------------------------------------------------------------------------- step streams
@@ -226,13 +261,17 @@ def parse_step_line(line: str, source: str, line_number: int) -> Optional[StepRe
   return StepRecord(episode_id, step, fields, source, line_number)
 
 
-def _vector(records: list[StepRecord], key: str, episode_id: str, source: str) -> np.ndarray:
-  """Stacks `key` of every record into a float32 matrix; rejects ragged or non-numeric data."""
+def _vector(records: list[StepRecord], key: str, episode_id: str, source: str,
+            field: Optional[str] = None) -> np.ndarray:
+  """Stacks `key` (or its `field`, for a dict observation) of every record into a float32
+  matrix; rejects ragged or non-numeric data."""
+  values = [r.fields[key] if field is None else r.fields[key][field] for r in records]
+  if field is not None:
+    key = f'{key}/{field}'
   try:
-    matrix = np.asarray([r.fields[key] for r in records], dtype=np.float32)
+    matrix = np.asarray(values, dtype=np.float32)
   except (ValueError, TypeError) as e:
-    lengths = sorted({len(r.fields[key]) if isinstance(r.fields[key], list) else -1
-                      for r in records})
+    lengths = sorted({len(v) if isinstance(v, list) else -1 for v in values})
     raise Rejected(rejection.INCONSISTENT_DIMENSIONS,
                    f'`{key}` is not a numeric vector of one length on every step '
                    f'(lengths seen: {lengths}; {e})', source, episode_id=episode_id,
@@ -242,6 +281,44 @@ def _vector(records: list[StepRecord], key: str, episode_id: str, source: str) -
                    f'`{key}` must be a flat list of numbers, got shape {matrix.shape[1:]}',
                    source, episode_id=episode_id, lines=tuple(r.to_json() for r in records))
   return matrix
+
+
+def _observations(records: list[StepRecord], episode_id: str,
+                  source: str) -> Union[np.ndarray, dict]:
+  """The `observation`s of an episode's records: a list of numbers on every step (v1), or a JSON
+  object of named vectors on every step (v2). Images are not accepted in step streams: a frame
+  as JSON numbers is ~10x its PNG, and per step base64 PNGs would make the logger an encoder;
+  cameras are logged as npz episodes (`observations/<name>` arrays)."""
+  dicts = [isinstance(r.fields['observation'], dict) for r in records]
+  if not any(dicts):
+    return _vector(records, 'observation', episode_id, source)
+
+  def reject(reason, detail):
+    return Rejected(reason, detail, source, episode_id=episode_id,
+                    lines=tuple(r.to_json() for r in records))
+
+  if not all(dicts):
+    raise reject(rejection.MIXED_OBSERVATION_FORMATS,
+                 f'`observation` is a JSON object on {sum(dicts)} of {len(records)} steps and a '
+                 'list on the others; log one form on every step')
+  names = sorted(records[0].fields['observation'])
+  for r in records:
+    if sorted(r.fields['observation']) != names:
+      raise reject(rejection.MISSING_FIELD,
+                   f'step {r.step}: observation fields {sorted(r.fields["observation"])} differ '
+                   f'from step {records[0].step}\'s {names}; every step must log every field')
+  fields = {}
+  for name in names:
+    if not _valid_field_name(name):
+      raise reject(rejection.INVALID_RECORD, f'observation field name {name!r} must be a letter '
+                   'or _ followed by letters, digits or _')
+    value = records[0].fields['observation'][name]
+    if isinstance(value, list) and value and isinstance(value[0], list):
+      raise reject(rejection.UNSUPPORTED_FEATURE,
+                   f'observation field `{name}` is nested lists (an image?); step streams hold '
+                   'vector fields only: log cameras in npz episodes (raw format v2)')
+    fields[name] = _vector(records, 'observation', episode_id, source, field=name)
+  return fields
 
 
 def assemble_episode(episode_id: str, records: Iterable[StepRecord]) -> RawEpisode:
@@ -311,13 +388,14 @@ def assemble_episode(episode_id: str, records: Iterable[StepRecord]) -> RawEpiso
                    'log it on every step or on none')
     logged[field] = bool(with_field)
 
+  observations = _observations(records, episode_id, source)
   metadata = records[0].fields.get('metadata') or {}
   if not isinstance(metadata, dict):
     raise reject(rejection.INVALID_METADATA, '`metadata` on step 0 must be a JSON object')
   metadata = dict(metadata, episode_id=episode_id)
   has_flags = any('intervention' in r.fields for r in records)
   return RawEpisode(
-      observations=_vector(records, 'observation', episode_id, source),
+      observations=observations,
       actions=_vector(transitions, 'action', episode_id, source),
       interventions=(np.array([bool(r.fields.get('intervention', False)) for r in records])
                      if has_flags else None),

@@ -26,6 +26,10 @@ NO_FINAL_RECORD = 'no_final_record'
 EMPTY_EPISODE = 'empty_episode'
 INVALID_METADATA = 'invalid_metadata'
 EXPERT_ACTION_NOT_IN_DATASET = 'expert_action_not_in_dataset'
+# Dict observations (raw format v2).
+INVALID_IMAGE = 'invalid_image'
+MIXED_OBSERVATION_FORMATS = 'mixed_observation_formats'
+OBSERVATION_SPEC_MISMATCH = 'observation_spec_mismatch'
 # LeRobot datasets (pipeline/lerobot_format.py); gaps in `frame_index` are STEP_GAP, missing
 # columns MISSING_FIELD, unreadable parquet UNREADABLE_FILE, a broken meta/ INVALID_METADATA.
 UNKNOWN_CODEBASE_VERSION = 'unknown_codebase_version'

@@ -88,7 +88,7 @@ def _rlds_steps(episode: RawEpisode, flags: np.ndarray, rewards: np.ndarray) -> 
     expert_action[:T] = episode.expert_actions
   index = np.arange(T + 1)
   return {
-      sc.OBSERVATION: episode.observations.astype(np.float32),
+      sc.OBSERVATION: _observations(episode.observations),
       sc.ACTION: np.concatenate([episode.actions, np.zeros((1, A), np.float32)]),
       sc.POLICY_ACTION: policy_action,
       sc.EXPERT_ACTION: expert_action,
@@ -101,9 +101,23 @@ def _rlds_steps(episode: RawEpisode, flags: np.ndarray, rewards: np.ndarray) -> 
   }
 
 
+def _observations(observations):
+  """A flat [T+1, D] array as float32; a dict's fields as they are (float32 vectors, uint8
+  images: validated, never copied, so an episode's frames exist once in memory)."""
+  if isinstance(observations, dict):
+    return dict(observations)
+  return observations.astype(np.float32)
+
+
+def _rows(value, start: int, stop: int):
+  if isinstance(value, dict):
+    return {k: v[start:stop] for k, v in value.items()}  # views: observations are not edited
+  return value[start:stop].copy()
+
+
 def _segment(steps: dict, start: int, stop: int) -> dict:
   """Steps [start, stop] (inclusive: `stop` becomes the final observation) as a truncation."""
-  part = {key: value[start:stop + 1].copy() for key, value in steps.items()}
+  part = {key: _rows(value, start, stop + 1) for key, value in steps.items()}
   n = stop - start
   part[sc.ACTION][n] = 0.0
   part[sc.POLICY_ACTION][n] = np.nan

@@ -17,7 +17,10 @@ from pipeline import raw_format
 from pipeline import relabel as rl
 from pipeline import report as report_lib
 from pipeline import rounds
+from pipeline import schema as sc
 from pipeline import stages
+from pipeline.rejection import Rejected
+from pipeline.validate import validate_episode
 
 
 @dataclasses.dataclass
@@ -86,9 +89,11 @@ def fingerprint_paths(files: list[stages.InputFile]) -> list[str]:
 
 def infer_dims(files: list[stages.InputFile], max_files: int = 16,
                lerobot_columns: lerobot_format.LeRobotColumns = lerobot_format.LeRobotColumns()
-               ) -> tuple[int, int]:
-  """The most common (observation_dim, action_dim) among the first readable input files; used
-  only when the dataset does not exist yet (later rounds must match the dataset)."""
+               ) -> tuple[sc.ObservationSpec, int]:
+  """The most common (observation spec, action_dim) among the first readable input files; used
+  only when the dataset does not exist yet (later rounds must match the dataset). The spec is
+  the observation dimension for flat observations, the fields of dict observations (raw format
+  v2: an npz episode counts only if its fields are valid)."""
   seen = collections.Counter()
   for input_file in files[:max_files]:
     try:
@@ -98,13 +103,20 @@ def infer_dims(files: list[stages.InputFile], max_files: int = 16,
       data = raw_format.read_bytes(input_file.path)
       if input_file.kind == 'npz':
         ep = raw_format.parse_npz_episode(data, input_file.source)
-        if ep.observations.ndim == 2 and ep.actions.ndim == 2:
+        if isinstance(ep.observations, dict):
+          try:
+            validate_episode(ep)
+          except Rejected:
+            continue
+          seen[(sc.observation_spec(ep.observations), ep.actions.shape[1])] += 1
+        elif ep.observations.ndim == 2 and ep.actions.ndim == 2:
           seen[(ep.observations.shape[1], ep.actions.shape[1])] += 1
       else:
         for _, line in raw_format.iter_lines(data, input_file.path):
           rec = raw_format.parse_step_line(line, input_file.source, 0)
           if rec and isinstance(rec.fields.get('action'), list):
-            seen[(len(rec.fields['observation']), len(rec.fields['action']))] += 1
+            seen[(_step_observation_spec(rec.fields['observation']),
+                  len(rec.fields['action']))] += 1
             break
     except Exception:  # Bad files are reported by the job itself.
       continue
@@ -112,6 +124,14 @@ def infer_dims(files: list[stages.InputFile], max_files: int = 16,
     raise ValueError('cannot infer observation/action dimensions: none of the first '
                      f'{min(max_files, len(files))} input files is readable')
   return seen.most_common(1)[0][0]
+
+
+def _step_observation_spec(observation) -> sc.ObservationSpec:
+  """The spec a step stream's `observation` gives: its length (v1), or its named vectors (v2)."""
+  if isinstance(observation, dict):
+    return tuple(sorted(sc.ObservationField(name, (len(value),))
+                        for name, value in observation.items()))
+  return len(observation)
 
 
 def run_round(input_patterns: Sequence[str], output_dir: str, dataset: str, round_index: int,
@@ -134,7 +154,7 @@ def run_round(input_patterns: Sequence[str], output_dir: str, dataset: str, roun
   matched = match_inputs(input_patterns)
   files = expand_inputs(input_patterns, matched)
   settings = {'reward_rule': rl.RULE_NAME, 'reward_rule_version': rl.RULE_VERSION,
-              'takeover': takeover, 'raw_format_version': raw_format.FORMAT_VERSION}
+              'takeover': takeover, 'raw_format_version': raw_format.FINGERPRINT_FORMAT_VERSION}
   lerobot_columns = lerobot_columns or lerobot_format.LeRobotColumns()
   if any(f.kind == 'lerobot' for f in files):  # Rounds without LeRobot input keep their
     settings['lerobot'] = lerobot_columns.settings()  # fingerprints.
@@ -148,7 +168,8 @@ def run_round(input_patterns: Sequence[str], output_dir: str, dataset: str, roun
 
   dims, expert_action = rounds.dataset_schema(layout)
   dims = dims or infer_dims(files, lerobot_columns=lerobot_columns)
-  job = stages.JobSpec(round_index=round_index, dims=tuple(int(d) for d in dims),
+  job = stages.JobSpec(round_index=round_index, dims=(dims[0] if isinstance(dims[0], tuple)
+                                                      else int(dims[0]), int(dims[1])),
                        takeover=takeover, staging_dir=layout.new_staging_dir(round_index),
                        max_shard_bytes=max_shard_bytes, expert_action=expert_action,
                        lerobot=lerobot_columns)
@@ -162,7 +183,11 @@ def run_round(input_patterns: Sequence[str], output_dir: str, dataset: str, roun
   receipts = stages.read_receipts(job.staging_dir)
   rejected = dead_letters.read_all(job.rejected_dir)
   report = report_lib.build_report(round_index, receipts, rejected, settings, len(files))
-  report['observation_dim'], report['action_dim'] = job.dims
+  observation, action_dim = job.dims
+  report['observation_dim'] = None if isinstance(observation, tuple) else observation
+  report['action_dim'] = action_dim
+  if isinstance(observation, tuple):  # dict observations; flat ones keep today's report
+    report['observation_spec'] = sc.observation_spec_to_json(observation)
   report['input_patterns_matching_nothing'] = [p for p, m in matched.items() if not m]
   summary = report_lib.summary_text(report, layout.version_dir)
   manifest = {'round': round_index, 'fingerprint': fingerprint, 'settings': settings,

@@ -110,8 +110,9 @@ def committed_rounds(layout: DatasetLayout) -> dict:
   return {} if builder is None else _splits(builder)
 
 
-def dataset_schema(layout: DatasetLayout) -> tuple[Optional[tuple[int, int]], bool]:
-  """((observation_dim, action_dim), whether steps have `expert_action`) of the dataset, from
+def dataset_schema(layout: DatasetLayout
+                   ) -> tuple[Optional[tuple[sc.ObservationSpec, int]], bool]:
+  """((observation spec, action_dim), whether steps have `expert_action`) of the dataset, from
   one read of its metadata; (None, True) for a dataset not created yet (it gets the current
   schema). Datasets created before `expert_action` existed give False."""
   builder = _load_builder(layout)

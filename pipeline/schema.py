@@ -12,6 +12,9 @@ placeholders and must not be used to form a transition.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Union
+
 import numpy as np
 
 # Step fields.
@@ -57,8 +60,75 @@ def round_of_split(split: str) -> int:
   return int(split[len(SPLIT_PREFIX):])
 
 
-def make_features(observation_dim: int, action_dim: int, expert_action: bool = True):
-  """The TFDS FeaturesDict of an RLIF dataset with the given dimensions.
+@dataclasses.dataclass(frozen=True, order=True)
+class ObservationField:
+  """One named field of a dict observation (raw format v2), by its shape at one step: (D,) is a
+  float32 vector, (H, W, C) a uint8 image (`is_image_shape` decides)."""
+  name: str
+  shape: tuple[int, ...]
+
+  @property
+  def is_image(self) -> bool:
+    return is_image_shape(self.shape)
+
+  def describe(self) -> str:
+    if self.is_image:
+      return f'{self.name}: {"x".join(map(str, self.shape))} uint8 image'
+    return f'{self.name}: {self.shape[0]}-D float32'
+
+
+# What a dataset's steps hold as `observation`: an int D for one flat float32 vector (raw format
+# v1; stored as a Tensor), or the sorted fields of a dict observation (v2; a FeaturesDict).
+ObservationSpec = Union[int, tuple[ObservationField, ...]]
+
+IMAGE_CHANNELS = (1, 3, 4)  # What PNG (tfds.features.Image) stores.
+
+
+def is_image_shape(step_shape: tuple[int, ...]) -> bool:
+  """The one rule for what a dict observation field is: rank 3 at one step ([H, W, C]) is an
+  image (it must be uint8, C in IMAGE_CHANNELS); rank 1 ([D]) a float vector; others neither."""
+  return len(step_shape) == 3
+
+
+def observation_spec(observations) -> ObservationSpec:
+  """The spec of one episode's (validated) observations: D for a [T+1, D] array, the sorted
+  fields (per-step shapes) for a dict of [T+1, ...] arrays."""
+  if isinstance(observations, dict):
+    return tuple(sorted(ObservationField(name, tuple(int(n) for n in value.shape[1:]))
+                        for name, value in observations.items()))
+  return int(observations.shape[1])
+
+
+def describe_observation(spec: ObservationSpec) -> str:
+  """'45-D' or '{camera: 16x16x3 uint8 image, state: 5-D float32}', for messages and cards."""
+  if isinstance(spec, tuple):
+    return '{' + ', '.join(f.describe() for f in spec) + '}'
+  return f'{spec}-D'
+
+
+def observation_spec_to_json(spec: ObservationSpec):
+  """JSON form for reports: D, or [{'name', 'shape', 'kind'}] per field."""
+  if isinstance(spec, tuple):
+    return [{'name': f.name, 'shape': list(f.shape), 'kind': 'image' if f.is_image else 'vector'}
+            for f in spec]
+  return int(spec)
+
+
+def _observation_feature(spec: ObservationSpec):
+  import tensorflow_datasets as tfds
+  if not isinstance(spec, tuple):
+    return tfds.features.Tensor(shape=(spec,), dtype=np.float32)
+  return tfds.features.FeaturesDict({
+      f.name: (tfds.features.Image(shape=f.shape, dtype=np.uint8, encoding_format='png')
+               if f.is_image else tfds.features.Tensor(shape=f.shape, dtype=np.float32))
+      for f in spec})
+
+
+def make_features(observation: ObservationSpec, action_dim: int, expert_action: bool = True):
+  """The TFDS FeaturesDict of an RLIF dataset with the given observation spec and action
+  dimension. A flat observation (an int D) is a float32 Tensor [D]; a dict observation a
+  FeaturesDict of float32 Tensors (vectors) and PNG-encoded `tfds.features.Image`s, the layout
+  Open X-Embodiment datasets use.
 
   `policy_action` is always part of the schema so that rounds with and without a logged
   policy action combine; where it was not logged it holds NaN and the episode's
@@ -71,7 +141,7 @@ def make_features(observation_dim: int, action_dim: int, expert_action: bool = T
   f32, boolean, i32 = np.float32, np.bool_, np.int32
   return tfds.features.FeaturesDict({
       STEPS: tfds.features.Dataset({
-          OBSERVATION: tfds.features.Tensor(shape=(observation_dim,), dtype=f32),
+          OBSERVATION: _observation_feature(observation),
           ACTION: tfds.features.Tensor(shape=(action_dim,), dtype=f32),
           POLICY_ACTION: tfds.features.Tensor(shape=(action_dim,), dtype=f32),
           **({EXPERT_ACTION: tfds.features.Tensor(shape=(action_dim,), dtype=f32)}
@@ -105,7 +175,20 @@ def has_expert_action(features) -> bool:
   return EXPERT_ACTION in features[STEPS].feature
 
 
-def dims_of_features(features) -> tuple[int, int]:
-  """(observation_dim, action_dim) of a FeaturesDict made by `make_features`."""
+def has_dict_observation(features) -> bool:
+  """Whether a dataset's steps hold `observation` as a dict (raw format v2) rather than one
+  flat vector."""
+  import tensorflow_datasets as tfds
+  return isinstance(features[STEPS].feature[OBSERVATION], tfds.features.FeaturesDict)
+
+
+def dims_of_features(features) -> tuple[ObservationSpec, int]:
+  """(observation spec, action_dim) of a FeaturesDict made by `make_features`: the spec is the
+  observation dimension D for flat observations, the sorted `ObservationField`s for dicts."""
   steps = features[STEPS].feature
-  return int(steps[OBSERVATION].shape[0]), int(steps[ACTION].shape[0])
+  observation = steps[OBSERVATION]
+  if has_dict_observation(features):
+    spec = tuple(sorted(ObservationField(name, tuple(int(n) for n in feature.shape))
+                        for name, feature in observation.items()))
+    return spec, int(steps[ACTION].shape[0])
+  return int(observation.shape[0]), int(steps[ACTION].shape[0])

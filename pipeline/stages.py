@@ -19,6 +19,7 @@ from pipeline import lerobot_format
 from pipeline import raw_format
 from pipeline import relabel as rl
 from pipeline import rejection
+from pipeline import schema as sc
 from pipeline.raw_format import RawEpisode, StepRecord
 from pipeline.rejection import Rejected
 from pipeline.validate import validate_episode
@@ -41,7 +42,7 @@ class InputFile:
 class JobSpec:
   """Everything a worker needs to convert and write one round (picklable, path-only)."""
   round_index: int
-  dims: tuple[int, int]
+  dims: tuple  # (observation spec, action_dim): schema.ObservationSpec and an int
   takeover: str
   staging_dir: str
   max_shard_bytes: int = 256 << 20
@@ -152,7 +153,7 @@ def convert(raw: RawEpisode, job: JobSpec) -> Iterator[EncodedEpisode]:
   for key, example, stats in relabeled_examples(raw, job):
     yield EncodedEpisode(key=key, serialized=examples.serialize(example, job.dims,
                                                                 job.expert_action),
-                         rlds_steps=int(example['steps']['observation'].shape[0]), stats=stats)
+                         rlds_steps=int(example['steps'][sc.IS_FIRST].shape[0]), stats=stats)
 
 
 class ShardWriter:

@@ -9,3 +9,11 @@ episodes), `reference` (Q_ref for the value-based model: our RLPD agent on the d
 `loop` (the closed RLIF cycle and the baselines on equal budgets: `python -m sim.loop`),
 `prepare` (the quickstart's dataset: manual-dir raw logs or simulated rounds).
 """
+
+import os as _os
+
+# Off-screen rendering (sim.tasks.Camera) on machines without a display: MuJoCo picks its OpenGL
+# backend when it is first imported, so it is chosen here, before any sim module imports it.
+# EGL with Mesa's software rasterizer (Debian: libegl1, libgl1-mesa-dri; .ci/run installs them);
+# a MUJOCO_GL set by the user wins.
+_os.environ.setdefault('MUJOCO_GL', 'egl')

@@ -1,4 +1,5 @@
-"""Deploys a policy under a simulated expert and writes each episode as a raw log (format v1).
+"""Deploys a policy under a simulated expert and writes each episode as a raw log (format v1;
+v2 with a camera).
 
 At every step the policy proposes `a_policy`, the expert proposes `a_expert`, the intervention
 model decides who is in control, and the environment executes the controller's action. Both
@@ -6,13 +7,20 @@ proposals are clipped to the action box [-1, 1] before anything else sees them: 
 environments clip anyway, and clipping here makes the logged action the one that was executed.
 Episodes end by truncation (the Adroit tasks have no terminal states), so files carry
 `terminated=False`.
+
+With a camera (`camera=(height, width)` or a `tasks.CameraSpec`) each step's frame of the state
+reached is rendered and logged beside the state: observations become {'state': [T+1, D] float32,
+'camera': [T+1, H, W, 3] uint8} and files are raw format v2. The policy and the expert still act
+on the state vector alone: the experts need the state, and the trainer's learners take flat
+vectors (a pixel learner, whose exported policy would take the dict, does not exist yet). The
+frames are data for such a learner, not inputs of this round's policy.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import numpy as np
 
@@ -21,11 +29,15 @@ from sim import tasks as tasks_lib
 # Episodes stepped side by side by `run_episodes` (a round's 20 in one batch): the policy, the
 # expert and the reference critic run once per step for all of them.
 EPISODES_TOGETHER = 32
+# Dict observation fields (raw format v2) of episodes collected with a camera.
+STATE_FIELD = 'state'
+CAMERA_FIELD = 'camera'
 
 
 @dataclasses.dataclass
 class Episode:
-  observations: np.ndarray            # [T+1, D]
+  observations: Union[np.ndarray, dict]  # [T+1, D]; with a camera {STATE_FIELD: [T+1, D],
+  #                                        CAMERA_FIELD: [T+1, H, W, 3] uint8}
   actions: np.ndarray                 # [T, A] executed
   rewards: np.ndarray                 # [T] the environment's dense reward
   success_flags: np.ndarray           # [T] info['success'] after each step
@@ -35,6 +47,13 @@ class Episode:
   interventions: Optional[np.ndarray] = None   # [T] bool; None for expert-only episodes
   expert_actions: Optional[np.ndarray] = None  # [T, A] the expert's proposal at every step of
   #                                              a policy episode (DAgger's labels)
+
+  @property
+  def states(self) -> np.ndarray:
+    """[T+1, D] the state vectors, with or without a camera."""
+    if isinstance(self.observations, dict):
+      return self.observations[STATE_FIELD]
+    return self.observations
 
   @property
   def episode_return(self) -> float:
@@ -77,14 +96,19 @@ def run_together(envs, task, experts, seeds, policy: Optional[Callable] = None,
   gives alone with the same seed: its expert draws from `default_rng(seeds[i])`, the
   intervention model's stream is per episode (`InterventionModel.reset`), and the batch only
   changes how often the networks are called. `on_step(n)` is told after each step how many
-  episodes took it (a progress bar).
+  episodes took it (a progress bar). Environments made with a camera (`tasks.make_env(...,
+  camera=...)`) give episodes with dict observations (state and frames); the policy and the
+  experts see the states only.
   """
   task = tasks_lib.get_task(task)
   length = episode_length or task.episode_length
   low, high = envs[0].action_space.low, envs[0].action_space.high
   n = len(envs)
   rngs = [np.random.default_rng(seed) for seed in seeds]
-  obs = np.stack([env.reset(seed=seed)[0] for env, seed in zip(envs, seeds)])
+  resets = [env.reset(seed=seed) for env, seed in zip(envs, seeds)]
+  obs = np.stack([o for o, _ in resets])
+  frames = [[info[tasks_lib.CAMERA_INFO_KEY]] if tasks_lib.CAMERA_INFO_KEY in info else None
+            for _, info in resets]
   if intervention is not None:
     intervention.reset(n)
   observations = [[o.copy()] for o in obs]
@@ -112,6 +136,8 @@ def run_together(envs, task, experts, seeds, policy: Optional[Callable] = None,
       next_obs, reward, terminated[i], truncated, info = envs[i].step(action[j])
       obs[i] = next_obs
       observations[i].append(next_obs)
+      if frames[i] is not None:
+        frames[i].append(info[tasks_lib.CAMERA_INFO_KEY])
       actions[i].append(action[j])
       rewards[i].append(reward)
       successes[i].append(bool(info.get('success', False)))
@@ -125,8 +151,10 @@ def run_together(envs, task, experts, seeds, policy: Optional[Callable] = None,
   episodes = []
   for i in range(n):
     flags_i = np.array(successes[i], bool)
+    states = np.array(observations[i], np.float32)
     episodes.append(Episode(
-        observations=np.array(observations[i], np.float32),
+        observations=(states if frames[i] is None else
+                      {STATE_FIELD: states, CAMERA_FIELD: np.stack(frames[i])}),
         actions=np.array(actions[i], np.float32),
         rewards=np.array(rewards[i], np.float64),
         success_flags=flags_i,
@@ -195,41 +223,44 @@ def _summary(episodes: list[Episode], paths: list[str]) -> dict:
 def collect_round(task, policy: Callable, expert, intervention_model, num_episodes: int,
                   out_dir: str, seed: int, round_index: int,
                   episode_length: Optional[int] = None, progress: bool = False,
-                  expert_labels: bool = False) -> dict:
+                  expert_labels: bool = False, camera=None) -> dict:
   """Runs `num_episodes` policy episodes under expert intervention and writes one raw npz per
-  episode into `out_dir`. Returns a summary: episodes, steps, success_rate, mean_return,
-  intervention_rate (share of steps under expert control), takeovers, paths.
+  episode into `out_dir` (raw format v2 with the frames of `camera`, (height, width) or a
+  `tasks.CameraSpec`, when given). Returns a summary: episodes, steps, success_rate,
+  mean_return, intervention_rate (share of steps under expert control), takeovers, paths.
 
   `expert_labels` also logs the expert's proposal at every step (`expert_actions`, DAgger's
   labels); off for RLIF and HG-DAgger, whose operators only decide when to take over.
   """
   return _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_length,
-                  progress, policy, intervention_model, expert_labels)
+                  progress, policy, intervention_model, expert_labels, camera)
 
 
 def expert_demonstrations(task, expert, num_episodes: int, out_dir: str, seed: int,
                           episode_length: Optional[int] = None, round_index: int = 0,
-                          progress: bool = False) -> dict:
+                          progress: bool = False, camera=None) -> dict:
   """Prior data: expert-only episodes, written without intervention flags (the pipeline gives
   them all-zero rewards). Round 0 holds the initial demonstrations; the BC baseline collects
   later rounds the same way, from the same initial states as `collect_round`'s episodes of that
   round. Same summary as `collect_round`."""
   return _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_length,
-                  progress)
+                  progress, camera=camera)
 
 
 def run_episodes(task, expert, num_episodes: int, seed: int, round_index: int = 0,
                  episode_length: Optional[int] = None, policy: Optional[Callable] = None,
                  intervention_model=None, progress: bool = False,
-                 together: int = EPISODES_TOGETHER):
+                 together: int = EPISODES_TOGETHER, camera=None):
   """Yields (i, Episode) for episodes i = 0..num_episodes-1 of a round, episode i starting from
   `reset(seed=episode_seed(seed, round_index, i))`: the same initial states for every expert or
   policy given the same (seed, round_index). Up to `together` episodes run side by side
   (`run_together`), each in its own environment with `expert` bound to it; the environments are
-  closed when the generator ends."""
+  closed when the generator ends. With `camera` ((height, width) or a `tasks.CameraSpec`) the
+  episodes' observations hold the rendered frames too (`run_together`)."""
   task = tasks_lib.get_task(task)
   together = max(1, min(together, num_episodes))
-  envs = [tasks_lib.make_env(task, seed, episode_length) for _ in range(together)]
+  envs = [tasks_lib.make_env(task, seed, episode_length, camera=camera)
+          for _ in range(together)]
   experts = [bound(expert, env) for env in envs]
   bar = _progress(num_episodes * (episode_length or task.episode_length), progress,
                   f'{task.name} round {round_index}, {num_episodes} episodes')
@@ -249,14 +280,14 @@ def run_episodes(task, expert, num_episodes: int, seed: int, round_index: int = 
 
 
 def _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_length, progress,
-             policy=None, intervention_model=None, expert_labels=False) -> dict:
+             policy=None, intervention_model=None, expert_labels=False, camera=None) -> dict:
   """Writes the episodes of `run_episodes` as raw npz files, with or without a policy."""
   import tensorflow as tf
   task = tasks_lib.get_task(task)
   tf.io.gfile.makedirs(out_dir)
   episodes, paths = [], []
   for i, episode in run_episodes(task, expert, num_episodes, seed, round_index, episode_length,
-                                 policy, intervention_model, progress):
+                                 policy, intervention_model, progress, camera=camera):
     if policy is None:
       eid = (f'{task.name}-demo-s{seed}-{i:05d}' if round_index == 0
              else f'{task.name}-demo-r{round_index}-s{seed}-{i:05d}')
@@ -269,6 +300,8 @@ def _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_len
         'expert': expert.describe() if hasattr(expert, 'describe') else repr(expert),
         'success': episode.success, 'return': episode.episode_return,
     }
+    if camera is not None:
+      metadata['camera'] = dataclasses.asdict(tasks_lib.camera_spec(camera))
     path = os.path.join(out_dir, eid + '.npz')
     _write(path, episode, metadata, expert_labels)
     episodes.append(episode)

@@ -70,6 +70,15 @@ class RlifDataset:
     if missing:
       raise DatasetError(f'{self.version_dir}: steps lack {missing}; the trainer needs '
                          f'{list(REQUIRED_STEP_FIELDS)} (write the data with pipeline.main)')
+    if sc.has_dict_observation(features):  # raw format v2
+      observation, _ = sc.dims_of_features(features)
+      raise DatasetError(
+          f'{self.version_dir}: steps/{sc.OBSERVATION} is a dict '
+          f'{sc.describe_observation(observation)}; '
+          + ('image observations need the pixel learner (not yet available)'
+             if any(f.is_image for f in observation) else
+             'the learners take one flat vector observation (dict observations are not '
+             'supported yet)'))
     for field in (sc.OBSERVATION, sc.ACTION):
       if len(steps[field].shape) != 1:
         raise DatasetError(f'{self.version_dir}: steps/{field} has shape {steps[field].shape}; '
