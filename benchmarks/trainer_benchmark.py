@@ -282,13 +282,16 @@ def main():
   print(f'# float32 matmul peak (TF, 2048^3, best of {len(peaks)} measurements): {peak:.1f} '
         f'GFLOP/s (all: {", ".join(f"{p:.0f}" for p in peaks)}); % peak below divides by it')
   try:
-    print(f'# numpy float32 2048^3 matmul, OPENBLAS_CORETYPE/L2_SIZE unset: '
-          f'{numpy_matmul_peak_gflops():.1f} GFLOP/s')
+    numpy_peak = numpy_matmul_peak_gflops()
+    print(f'# numpy float32 2048^3 matmul, OPENBLAS_CORETYPE/L2_SIZE unset: {numpy_peak:.1f} '
+          'GFLOP/s (the last column divides by it)')
   except Exception as error:  # pylint: disable=broad-except
+    numpy_peak = float('nan')
     print(f'# numpy matmul peak: failed ({error})')
   print()
   header = (f'{"config":<36} {"warmup s":>8} {"calls/s":>8} {"critic upd/s":>12} '
-            f'{"(median)":>8} {"GFLOP/upd":>9} {"GFLOP/call":>10} {"GFLOP/s":>8} {"% peak":>7}')
+            f'{"(median)":>8} {"GFLOP/upd":>9} {"GFLOP/call":>10} {"GFLOP/s":>8} {"% peak":>7} '
+            f'{"% numpy":>7}')
   print(header)
   print('-' * len(header))
   for name in trains:
@@ -297,7 +300,8 @@ def main():
     gflops = calls * flops_call / 1e9
     print(f'{label:<36} {warmup_seconds[name]:>8.1f} {calls:>8.2f} {calls * updates:>12.1f} '
           f'{np.median(rates[name]) * updates:>8.1f} {flops_update / 1e9:>9.3f} '
-          f'{flops_call / 1e9:>10.3f} {gflops:>8.1f} {100 * gflops / peak:>6.1f}%')
+          f'{flops_call / 1e9:>10.3f} {gflops:>8.1f} {100 * gflops / peak:>6.1f}% '
+          f'{100 * gflops / numpy_peak:>6.1f}%')
   print()
   print('# slices (calls/s): ' + '; '.join(
       f'{name}: {", ".join(f"{r:.2f}" for r in rates[name])}' for name in trains))
