@@ -279,7 +279,10 @@ class RlifLoop:
                                      log=lambda m: self.log(f'  [{run_name}] {m}'))
       if init_from is not None and not trainer.resumable:
         _copy_actor(init_from, trainer.agent, self.data_dir, self.dataset, self.spec.seed)
+        trainer.actor_initialised = True  # the run's shared initial policy, not a warm start
         self.log(f'  [{run_name}] actor initialised from {init_from}')
+      elif init_from is None:
+        trainer.actor_warm_start = 0  # the spec asks for an actor from scratch
       self._trainers[run_name] = trainer
     trainer.config.max_round = round_index
     # Rounds of expert-only episodes (all of BC's) are prior data like the demonstrations.
@@ -349,6 +352,7 @@ def _copy_actor(checkpoint_dir: str, agent, data_dir: str, dataset: str, seed: i
   import tensorflow as tf
   from trainer import learners
   from trainer import rounds_data
+  from trainer import warm_start
   data = rounds_data.RlifDataset(data_dir, dataset)
   source = learners.LEARNERS['bc'].make_agent(data.observation_dim, data.action_dim, seed=seed,
                                               **learners.load_settings('bc'))
@@ -356,11 +360,7 @@ def _copy_actor(checkpoint_dir: str, agent, data_dir: str, dataset: str, seed: i
   if latest is None:
     raise FileNotFoundError(f'no checkpoint of the initial policy in {checkpoint_dir}')
   tf.train.Checkpoint(agent=source).restore(latest).expect_partial()
-  target, weights = agent.actor_network, source.actor_network.get_weights()
-  if [w.shape for w in target.get_weights()] != [w.shape for w in weights]:
-    raise ValueError('cannot warm-start: the learner actor and the initial BC actor differ in '
-                     'layout (set the same actor_hidden)')
-  target.set_weights(weights)
+  warm_start.copy_actor(source, agent)
 
 
 def main(argv=None) -> None:

@@ -1,12 +1,15 @@
 """Prepares an Adroit RLIF dataset when the trainer finds none: the quickstart's data side.
 
-Two sources, in this order:
+Three sources, in this order:
   1. raw intervention logs a person put in TFDS's manual directory, in the layout the
      `rlif_adroit` builder reads: `<manual_dir>/<task>/round_<N>/*.npz|*.jsonl|*.jsonl.gz`;
      each round goes through the pipeline (same relabeling, same dead letters);
-  2. otherwise, the simulator: round 0 is `num_demos` demonstrations by the project's own expert
-     (`sim.planner`, nothing from outside the repository), and, when asked, `intervention_rounds`
-     rounds in which a behaviour-cloning policy trained on round 0 acts and the same expert takes
+  2. otherwise the sample that ships with the project for the task (`SAMPLE_DIR`, pen only: raw
+     logs of the project's own expert, written by `python -m sim.quickstart_sample`), in the same
+     layout and through the same pipeline: the quickstart's default, seconds instead of minutes;
+  3. otherwise (or with `simulate=True`), the simulator: round 0 is `num_demos` demonstrations
+     by the project's own expert (`sim.planner`, nothing from outside the repository), and, when
+     asked, `intervention_rounds` rounds in which a behaviour-cloning policy trained on round 0 acts and the same expert takes
      over at random on about 30% of the steps (the RLIF paper's lowest random schedule, 4-step
      holds), written as raw logs and appended by the pipeline. Random rather than gated: with a
      handful of demonstrations the BC policy's actions are so far from the planner's that the
@@ -30,6 +33,8 @@ from sim import planner
 from sim import tasks as tasks_lib
 
 RAW_PATTERNS = ('*.npz', '*.jsonl', '*.jsonl.gz')
+# Raw logs shipped for the quickstart: <SAMPLE_DIR>/<task>/round_<N>/*.npz.
+SAMPLE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'quickstart_data')
 
 
 def default_manual_dir(dataset: str) -> str:
@@ -55,13 +60,15 @@ def manual_rounds(manual_dir: Optional[str], task: str) -> dict[int, list[str]]:
 def prepare(data_dir: str, dataset: str, task: str = 'pen', manual_dir: Optional[str] = None,
             num_demos: int = 4, intervention_rounds: int = 0, episodes_per_round: int = 4,
             bc_updates: int = 500, seed: int = 0, episode_length: Optional[int] = None,
-            log: Callable[[str], None] = print) -> str:
+            log: Callable[[str], None] = print, simulate: bool = False) -> str:
   """Writes rounds of `dataset` under `data_dir`; returns the dataset version folder."""
   from pipeline import round_job
   task = tasks_lib.get_task(task)
-  from_manual = manual_rounds(manual_dir, task.name)
+  from_manual, source = manual_rounds(manual_dir, task.name), manual_dir
+  if not from_manual and not simulate:
+    from_manual, source = manual_rounds(SAMPLE_DIR, task.name), 'the shipped sample ' + SAMPLE_DIR
   if from_manual:
-    log(f'preparing {dataset} from raw logs in {manual_dir}/{task.name}: rounds '
+    log(f'preparing {dataset} from raw logs in {source}/{task.name}: rounds '
         f'{sorted(from_manual)}')
     result = None
     for r, patterns in sorted(from_manual.items()):
@@ -100,12 +107,12 @@ def prepare(data_dir: str, dataset: str, task: str = 'pen', manual_dir: Optional
 def prepare_for_trainer(data_dir: str, dataset: str, *, task: str = 'pen',
                         manual_dir: Optional[str] = None, num_demos: int = 4,
                         intervention_rounds: int = 1, episodes_per_round: int = 4,
-                        seed: int = 0) -> str:
+                        seed: int = 0, simulate: bool = False) -> str:
   """`trainer.main`'s embedded default (the `rlif.dataset_preparers` plug-in `rlif_adroit`):
   `prepare`, from TFDS's manual directory for `dataset` unless `manual_dir` is given."""
   return prepare(data_dir, dataset, task, manual_dir or default_manual_dir(dataset),
                  num_demos=num_demos, intervention_rounds=intervention_rounds,
-                 episodes_per_round=episodes_per_round, seed=seed)
+                 episodes_per_round=episodes_per_round, seed=seed, simulate=simulate)
 
 
 def _behaviour_cloning_policy(data_dir, dataset, raw_root, updates, seed, log):

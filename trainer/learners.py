@@ -55,8 +55,9 @@ LEARNERS: Mapping[str, LearnerEntry] = {
 }
 DEFAULT_LEARNER = 'rlif'
 # Keys a settings file may hold that set the train loop rather than the agent: the share of each
-# batch drawn from prior data (RLPD's symmetric sampling; the loop's default 0.5).
-LOOP_SETTINGS = ('prior_fraction',)
+# batch drawn from prior data (RLPD's symmetric sampling; the loop's default 0.5), and the BC
+# updates that start the actor before RL (trainer/warm_start.py; default 0: none).
+LOOP_SETTINGS = ('prior_fraction', 'actor_warm_start')
 DEFAULT_PRIOR_FRACTION = 0.5
 
 

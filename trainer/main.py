@@ -65,7 +65,9 @@ _PREPARE_ROUNDS = flags.DEFINE_integer('prepare_rounds', 1, 'Preparing: interven
                                        'collect after round 0.')
 _EPISODES_PER_ROUND = flags.DEFINE_integer('episodes_per_round', 4,
                                            'Preparing: episodes per intervention round.')
-_EVAL_EPISODES = flags.DEFINE_integer('eval_episodes', 5, 'Episodes to evaluate the exported '
+_SIMULATE = flags.DEFINE_bool('simulate', False, 'Preparing: collect in the simulator even '
+                              'where a sample of raw logs ships for the task (pen).')
+_EVAL_EPISODES = flags.DEFINE_integer('eval_episodes', 20, 'Episodes to evaluate the exported '
                                       'policy on in simulation (0: none).')
 _EVALUATOR = flags.DEFINE_string('evaluator', 'adroit', 'The policy evaluator plug-in '
                                  '(rlif.policy_evaluators; "" for none).')
@@ -96,7 +98,8 @@ def main(argv):
         return 2
       prepare_dataset(data_dir, _DATASET.value, task=_TASK.value, manual_dir=_MANUAL_DIR.value,
                       num_demos=_NUM_DEMOS.value, intervention_rounds=_PREPARE_ROUNDS.value,
-                      episodes_per_round=_EPISODES_PER_ROUND.value, seed=_SEED.value)
+                      episodes_per_round=_EPISODES_PER_ROUND.value, seed=_SEED.value,
+                      simulate=_SIMULATE.value)
   run_dir = os.path.abspath(_RUN_DIR.value or os.path.join('runs', _DATASET.value,
                                                            _LEARNER.value))
   try:

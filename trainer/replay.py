@@ -38,6 +38,7 @@ class MixedReplay:
                seed: int = 0):
     self.prior_fraction = float(prior_fraction)
     prior_count(1, self.prior_fraction, 1, 1)  # Validates the fraction early.
+    self._dims, self._seed = (observation_dim, action_dim), seed
     empty = self._pool_arrays(pairing.empty(observation_dim, action_dim), prior=True)
     self._pools = {'prior': empty, 'online': dict(empty)}
     self._tensors = {name: self._to_tensors(pool) for name, pool in self._pools.items()}
@@ -61,6 +62,13 @@ class MixedReplay:
     self._pools[name] = pairing.concatenate([self._pools[name],
                                              self._pool_arrays(transitions, prior)])
     self._tensors[name] = self._to_tensors(self._pools[name])
+
+  def prior_only(self) -> 'MixedReplay':
+    """A replay over this one's prior pool alone (e.g. behaviour cloning before RL)."""
+    replay = MixedReplay(*self._dims, prior_fraction=1.0, seed=self._seed)
+    replay._pools['prior'] = self._pools['prior']
+    replay._tensors['prior'] = self._tensors['prior']
+    return replay
 
   def size(self, prior: bool) -> int:
     return pairing.size(self._pools['prior' if prior else 'online'])

@@ -82,6 +82,11 @@ class TrainLoop:
     self.prior_fraction = float(
         config.prior_fraction if config.prior_fraction is not None
         else loop_settings.get('prior_fraction', learners.DEFAULT_PRIOR_FRACTION))
+    self.actor_warm_start = int(loop_settings.get('actor_warm_start', 0))
+    self._actor_hidden = agent_settings.get('actor_hidden')
+    # Set by a caller that gives the actor its start itself (sim.loop copies the run's shared
+    # initial policy): the warm start is then skipped.
+    self.actor_initialised = False
     self.agent = entry.make_agent(self.data.observation_dim, self.data.action_dim,
                                   seed=config.seed, **agent_settings)
     self.updates_per_call = int(getattr(self.agent, 'critic_updates_per_step', 1))
@@ -167,6 +172,21 @@ class TrainLoop:
 
   # ---------------------------------------------------------------------------- phases
 
+  def _warm_start_actor(self) -> None:
+    """BC updates of the actor on the prior data before RL (`actor_warm_start` of the settings),
+    unless the caller initialised the actor or there is no prior data."""
+    if not self.actor_warm_start or self.actor_initialised or not self.replay.size(True):
+      return
+    from trainer import warm_start
+    start = time.perf_counter()
+    prior = self.replay.prior_only()
+    metrics = warm_start.warm_start(
+        self.agent, lambda: prior.sample(self.config.batch_size), self.actor_warm_start,
+        self.data.observation_dim, self.data.action_dim, self._actor_hidden, self.config.seed)
+    self.actor_initialised = True
+    self.log(f'actor warm-started by {self.actor_warm_start} BC updates on the prior data '
+             f'({time.perf_counter() - start:.0f} s, bc_loss {metrics.get("bc_loss", 0):.3g})')
+
   def _train_until(self, target: int) -> None:
     config = self.config
     n_prior = replay_lib.prior_count(config.batch_size, self.prior_fraction,
@@ -245,6 +265,7 @@ class TrainLoop:
         self._join(rounds)
         self.schedule.joined = rounds
         self.schedule.target_step = config.num_steps
+        self._warm_start_actor()
       self._started = True
     while True:
       self._train_until(self.schedule.target_step)

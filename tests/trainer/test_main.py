@@ -12,8 +12,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 def test_quickstart_prepares_trains_evaluates_and_exports(tmp_path):
   data_dir, run_dir = tmp_path / 'data', tmp_path / 'run'
   command = [sys.executable, '-m', 'trainer.main', f'--data_dir={data_dir}',
-             f'--run_dir={run_dir}', f'--manual_dir={tmp_path / "no_manual"}', '--num_demos=1',
-             '--episodes_per_round=1', '--num_steps=10', '--eval_episodes=1', '--noprogress']
+             f'--run_dir={run_dir}', f'--manual_dir={tmp_path / "no_manual"}', '--simulate',
+             '--num_demos=1', '--episodes_per_round=1', '--num_steps=10', '--eval_episodes=1',
+             '--set=actor_warm_start=10', '--noprogress']
   out = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   assert 'collecting 1 pen demonstrations with the project expert' in out.stdout

@@ -158,3 +158,40 @@ def test_prior_fraction_comes_from_the_flag_else_the_settings_file_else_half(raw
   assert learners.load_settings('rlif')['prior_fraction'] == 0.75
   assert learners.split_settings({'prior_fraction': 0.75, 'tau': 0.01}) == (
       {'tau': 0.01}, {'prior_fraction': 0.75})
+
+
+def test_actor_warm_start_is_behaviour_cloning_on_the_prior_data(raw_logs, tmp_path):
+  """`actor_warm_start` BC updates start the RL actor: its weights are those of a BC agent
+  trained alone on the same prior batches; a caller that initialised the actor skips it."""
+  from trainer import warm_start
+  write(raw_logs, str(tmp_path / 'data'), 0, demos=True)
+  write(raw_logs, str(tmp_path / 'data'), 1)
+  trainer = loop(tmp_path, num_steps=0, settings={**TINY, 'actor_warm_start': 25})
+  assert trainer.actor_warm_start == 25
+  before = [w.copy() for w in trainer.agent.actor_network.get_weights()]
+  trainer.run()
+  after = trainer.agent.actor_network.get_weights()
+  assert trainer.actor_initialised and trainer.step == 0
+  # The same BC updates on the same prior batches (same sampler seed), done by hand.
+  prior = train_loop.TrainLoop(
+      train_loop.LoopConfig(learner='rlpd', batch_size=16, progress=False),
+      dict(TINY), str(tmp_path / 'data'), 'ds', str(tmp_path / 'run2'), log=lambda _: None)
+  prior._join([0, 1])
+  bc = warm_start.behaviour_cloning_agent(prior.data.observation_dim, prior.data.action_dim,
+                                          TINY["actor_hidden"], seed=0)
+  sampler = prior.replay.prior_only()
+  for _ in range(25):
+    bc.train(sampler.sample(16))
+  for a, b, w0 in zip(after, bc.actor_network.get_weights(), before):
+    np.testing.assert_allclose(a, b, atol=1e-6)
+    assert not np.allclose(a, w0)
+  # Initialised by the caller (sim.loop copies its shared initial policy): no warm start.
+  skipped = train_loop.TrainLoop(
+      train_loop.LoopConfig(learner='rlpd', batch_size=16, progress=False, num_steps=0),
+      {**TINY, 'actor_warm_start': 25}, str(tmp_path / 'data'), 'ds', str(tmp_path / 'run3'),
+      log=lambda _: None)
+  skipped.actor_initialised = True
+  untouched = [w.copy() for w in skipped.agent.actor_network.get_weights()]
+  skipped.run()
+  for a, b in zip(skipped.agent.actor_network.get_weights(), untouched):
+    np.testing.assert_array_equal(a, b)
