@@ -47,6 +47,56 @@ def generate(directory: str, episodes: int, steps: int, seed: int) -> None:
     np.savez(os.path.join(directory, f'ep{i:06d}.npz'), **data)
 
 
+def generate_camera_episodes(directory: str, episodes: int, steps: int, seed: int,
+                             size: int = 64) -> None:
+  """Raw format v2 episodes: a 45-D state and one `size` x `size` RGB camera (uint8), takeovers
+  in half of them. Frames are smooth (a gradient and a moving square, as a rendered scene is,
+  not noise that PNG cannot compress)."""
+  from pipeline import raw_writer
+  os.makedirs(directory, exist_ok=True)
+  rng = np.random.default_rng(seed)
+  ys, xs = np.mgrid[0:size, 0:size]
+  background = np.stack([xs * 255 // size, ys * 255 // size, np.full_like(xs, 96)], -1)
+  for i in range(episodes):
+    frames = np.repeat(background[None], steps + 1, axis=0).astype(np.uint8)
+    for t in range(steps + 1):
+      x, y = (t + 7 * i) % (size - 8), (3 * t + i) % (size - 8)
+      frames[t, y:y + 8, x:x + 8] = (255, 200, 0)
+    state = rng.normal(size=(steps + 1, OBS_DIM)).astype(np.float32)
+    act = rng.uniform(-1, 1, size=(steps, ACT_DIM)).astype(np.float32)
+    flags = np.zeros(steps, bool)
+    if i % 2:
+      start = rng.integers(0, steps - 10)
+      flags[start:start + rng.integers(1, 10)] = True
+    raw_writer.write_npz_episode(os.path.join(directory, f'ep{i:06d}.npz'),
+                                 {'state': state, 'camera': frames}, act,
+                                 {'episode_id': f'{seed}-{i}'}, interventions=flags,
+                                 policy_actions=act)
+
+
+def image_benchmark(work: str, args) -> None:
+  """Episodes with one 64x64 camera: steps/s and peak memory of both engines at two round
+  sizes (memory should stay flat: images are streamed one episode at a time)."""
+  print(f'# images: episodes of {args.steps} steps, 45-D state + one 64x64x3 camera '
+        '(raw format v2, PNG in the dataset)')
+  sizes = [int(n) for n in args.image_episodes.split(',')]
+  peaks = {}
+  for n in sizes:
+    input_dir = os.path.join(work, f'img{n}')
+    generate_camera_episodes(input_dir, n, args.steps, seed=70_000 + n)
+    for engine, label in ENGINES[:2]:
+      r = measured(engine, input_dir, os.path.join(work, f'img_out_{engine}{n}'), 0)
+      peaks[(engine, n)] = r['peak_rss_mib']
+      print(f'  {n:>5} episodes {label:>24}: {r["seconds"]:6.1f} s, '
+            f'{r["steps"] / r["seconds"]:7.0f} steps/s, peak {r["peak_rss_mib"]:5.0f} MiB',
+            flush=True)
+    shutil.rmtree(input_dir)
+  for engine, label in ENGINES[:2]:
+    print(f'  {label}: peak memory at {sizes[-1]} / at {sizes[0]} episodes: '
+          f'{peaks[(engine, sizes[-1])] / peaks[(engine, sizes[0])]:.2f}x '
+          f'(flat = 1.0; data grew {sizes[-1] / sizes[0]:.0f}x)')
+
+
 def job(engine: str, input_dir: str, output_dir: str, round_index: int) -> None:
   """Child process: run one round and print its wall time and step count.
 
@@ -211,7 +261,8 @@ def main():
   parser.add_argument('--append_episodes', type=int, default=200)
   parser.add_argument('--repeats', type=int, default=3)
   parser.add_argument('--scaling_sizes', default='1,500,2000,6000')
-  parser.add_argument('--parts', default='throughput,scaling,append')
+  parser.add_argument('--image_episodes', default='25,100')
+  parser.add_argument('--parts', default='throughput,scaling,images,append')
   parser.add_argument('--child', nargs=4, help=argparse.SUPPRESS)
   args = parser.parse_args()
   if args.child:
@@ -227,6 +278,8 @@ def main():
       throughput_benchmark(work, args)
     if 'scaling' in args.parts:
       scaling_benchmark(work, args)
+    if 'images' in args.parts:
+      image_benchmark(work, args)
     if 'append' in args.parts:
       append_benchmark(work, args)
   finally:
