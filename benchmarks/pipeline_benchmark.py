@@ -30,18 +30,23 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 OBS_DIM, ACT_DIM = 45, 24  # Adroit pen.
 
 
+def _random_episode(rng, steps: int, i: int):
+  """(states [T+1, 45], actions [T, 24], flags [T]): one takeover in odd episodes."""
+  obs = rng.normal(size=(steps + 1, OBS_DIM)).astype(np.float32)
+  act = rng.uniform(-1, 1, size=(steps, ACT_DIM)).astype(np.float32)
+  flags = np.zeros(steps, bool)
+  if i % 2:
+    start = rng.integers(0, steps - 10)
+    flags[start:start + rng.integers(1, 10)] = True
+  return obs, act, flags
+
+
 def generate(directory: str, episodes: int, steps: int, seed: int) -> None:
   """Raw npz episodes with a random takeover in half of them."""
-  from pipeline import raw_writer
   os.makedirs(directory, exist_ok=True)
   rng = np.random.default_rng(seed)
   for i in range(episodes):
-    obs = rng.normal(size=(steps + 1, OBS_DIM)).astype(np.float32)
-    act = rng.uniform(-1, 1, size=(steps, ACT_DIM)).astype(np.float32)
-    flags = np.zeros(steps, bool)
-    if i % 2:
-      start = rng.integers(0, steps - 10)
-      flags[start:start + rng.integers(1, 10)] = True
+    obs, act, flags = _random_episode(rng, steps, i)
     data = {'observations': obs, 'actions': act, 'interventions': flags,
             'policy_actions': act, 'metadata': np.array(json.dumps({'episode_id': f'{seed}-{i}'}))}
     np.savez(os.path.join(directory, f'ep{i:06d}.npz'), **data)
@@ -62,12 +67,7 @@ def generate_camera_episodes(directory: str, episodes: int, steps: int, seed: in
     for t in range(steps + 1):
       x, y = (t + 7 * i) % (size - 8), (3 * t + i) % (size - 8)
       frames[t, y:y + 8, x:x + 8] = (255, 200, 0)
-    state = rng.normal(size=(steps + 1, OBS_DIM)).astype(np.float32)
-    act = rng.uniform(-1, 1, size=(steps, ACT_DIM)).astype(np.float32)
-    flags = np.zeros(steps, bool)
-    if i % 2:
-      start = rng.integers(0, steps - 10)
-      flags[start:start + rng.integers(1, 10)] = True
+    state, act, flags = _random_episode(rng, steps, i)
     raw_writer.write_npz_episode(os.path.join(directory, f'ep{i:06d}.npz'),
                                  {'state': state, 'camera': frames}, act,
                                  {'episode_id': f'{seed}-{i}'}, interventions=flags,
