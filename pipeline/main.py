@@ -36,6 +36,10 @@ _LEROBOT_INTERVENTION = flags.DEFINE_string(
     'lerobot_intervention_column', 'complementary_info.is_intervention',
     "LeRobot input: the 0/1 column that marks frames under human control; '' reads the dataset "
     'as demonstrations (no intervention flags).')
+_LEROBOT_DONE = flags.DEFINE_string(
+    'lerobot_done_column', 'next.done',
+    "LeRobot input: the episode-end flag; true on the last frame reads it as a terminal state. "
+    "'' reads every episode as truncated (HIL-SERL's recorder sets it on time-outs too).")
 _RUNNER = flags.DEFINE_enum('engine', 'beam', ['beam', 'plain'],
                             'beam: the Beam job; plain: the same stages in one process.')
 
@@ -63,7 +67,7 @@ def main(argv):
   try:
     lerobot_columns = lerobot_format.LeRobotColumns(
         observations=tuple(_LEROBOT_OBSERVATIONS.value),
-        intervention=_LEROBOT_INTERVENTION.value)
+        intervention=_LEROBOT_INTERVENTION.value, done=_LEROBOT_DONE.value)
     patterns = [os.path.expanduser(p) for p in patterns]  # --input=~/... reaches us unexpanded
     result = round_job.run_round(patterns, os.path.expanduser(output_dir), dataset,
                                  round_index, _TAKEOVER.value, _OVERWRITE.value, beam_args,

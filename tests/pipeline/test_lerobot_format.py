@@ -325,3 +325,20 @@ def test_variable_length_list_columns_are_read_like_fixed_ones(tmp_path):
   with pytest.raises(Rejected) as e:
     lf.read_episode(ref)
   assert e.value.reason == rejection.FEATURE_MISMATCH and 'length [2, 3]' in e.value.detail
+
+
+@pytest.mark.parametrize('done_flag, terminated', [(None, 1), ('', 0)])
+def test_the_command_line_sets_the_done_column(tmp_path, done_flag, terminated):
+  """`pipeline.main --lerobot_done_column=` reads every episode as truncated (HIL-SERL's
+  recorder also sets next.done on time-outs); by default the fixture's one done episode ends in
+  a terminal state."""
+  import subprocess
+  import sys
+  repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  command = [sys.executable, '-m', 'pipeline.main', f'--input={fixture("v3.0")}',
+             f'--output_dir={tmp_path}', '--dataset=hil', '--round=0', '--engine=plain']
+  if done_flag is not None:
+    command.append(f'--lerobot_done_column={done_flag}')
+  out = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  assert f'terminated episodes: {terminated}' in out.stdout + out.stderr
