@@ -112,8 +112,10 @@ def run_together(envs, task, experts, seeds, policy: Optional[Callable] = None,
   if intervention is not None:
     intervention.reset(n)
   observations = [[o.copy()] for o in obs]
-  actions, rewards, successes = [[] for _ in range(n)], [[] for _ in range(n)], [[] for _ in range(n)]
-  proposed, flags, labels = [[] for _ in range(n)], [[] for _ in range(n)], [[] for _ in range(n)]
+  # Per episode: executed actions, rewards, success flags; the policy's proposals, who was in
+  # control and the expert's labels (policy episodes only).
+  actions, rewards, successes, proposed, flags, labels = ([[] for _ in range(n)]
+                                                          for _ in range(6))
   terminated = [False] * n
   running = np.arange(n)
   for _ in range(length):

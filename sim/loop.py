@@ -273,7 +273,8 @@ class RlifLoop:
       config = train_loop.LoopConfig(
           learner=learner, batch_size=self.spec.batch_size,
           prior_fraction=self.spec.prior_fraction, num_steps=num_steps,
-          steps_per_round=num_steps, follow=True, poll_seconds=0.0, follow_timeout=0.0, max_round=round_index, checkpoint_every=max(num_steps // 2, 1),
+          steps_per_round=num_steps, follow=True, poll_seconds=0.0, follow_timeout=0.0,
+          max_round=round_index, checkpoint_every=max(num_steps // 2, 1),
           summary_every=max(num_steps // 10, 1), seed=self.spec.seed, progress=False)
       trainer = train_loop.TrainLoop(config, settings, self.data_dir, self.dataset, run,
                                      log=lambda m: self.log(f'  [{run_name}] {m}'))

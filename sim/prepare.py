@@ -9,12 +9,13 @@ Three sources, in this order:
      layout and through the same pipeline: the quickstart's default, seconds instead of minutes;
   3. otherwise (or with `simulate=True`), the simulator: round 0 is `num_demos` demonstrations
      by the project's own expert (`sim.planner`, nothing from outside the repository), and, when
-     asked, `intervention_rounds` rounds in which a behaviour-cloning policy trained on round 0 acts and the same expert takes
-     over at random on about 30% of the steps (the RLIF paper's lowest random schedule, 4-step
-     holds), written as raw logs and appended by the pipeline. Random rather than gated: with a
-     handful of demonstrations the BC policy's actions are so far from the planner's that the
-     gating rule took over at step 0 and never let go (100% interventions, no -1 rewards, on the
-     first try); the value-based operator needs a reference agent, which `sim.loop` trains.
+     asked, `intervention_rounds` rounds in which a behaviour-cloning policy trained on round 0
+     acts and the same expert takes over at random on about 30% of the steps (the RLIF paper's
+     lowest random schedule, 4-step holds), written as raw logs and appended by the pipeline.
+     Random rather than gated: with a handful of demonstrations the BC policy's actions are so
+     far from the planner's that the gating rule took over at step 0 and never let go (100%
+     interventions, no -1 rewards, on the first try); the value-based operator needs a
+     reference agent, which `sim.loop` trains.
 
 Everything the simulator writes stays beside the dataset (`<data_dir>/<dataset>_raw/round_N/`),
 so the dataset can be rebuilt from it with `pipeline.main`.
