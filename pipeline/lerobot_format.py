@@ -1,4 +1,4 @@
-"""Reader for LeRobot datasets (codebase v2.0, v2.1 and v3.0): vector features -> `RawEpisode`s.
+"""Reader for LeRobot datasets (codebase v2.0, v2.1 and v3.0): frames -> `RawEpisode`s.
 
 A LeRobot dataset root holds `meta/info.json` (codebase_version, fps, features with dtype and
 shape, the data path template), the episode list (v2.x: `meta/episodes.jsonl`; v3.0: parquet
@@ -6,14 +6,18 @@ files under `meta/episodes/`) and one row per frame in parquet files under `data
 file per episode, `data/chunk-XXX/episode_XXXXXX.parquet`; v3.0: several episodes per file,
 `data/chunk-XXX/file-XXX.parquet`). Frames belong to episodes by `episode_index` and are
 ordered by `frame_index`. This module reads them with pyarrow and numpy alone: no lerobot, no
-torch, no TensorFlow (except `tf.io.gfile` for non-local paths, as in `raw_format`).
+torch, no TensorFlow (except `tf.io.gfile` for non-local paths, as in `raw_format`); cameras
+add PyAV (videos) and Pillow (images), `pipeline.lerobot_cameras`.
 
 How frames become transitions (the one place that decides it). Frame t holds the observation
 s_t, the action a_t executed in it, and `next.reward` / `next.done` of the step (s_t, a_t) ->
 s_t+1 (LeRobot's recorders, HIL-SERL's included, write them so). There is no separate final
 observation, so an episode of T frames gives T-1 transitions:
 
-  observations   frames 0..T-1 of the observation columns, concatenated in the order given
+  observations   frames 0..T-1 of the observation columns, concatenated in the order given;
+                 when cameras are read, a dict: that vector as `state` plus one uint8
+                 [T, H, W, C] field per camera (`lerobot_cameras`: names, decoding, and video
+                 frames matched to rows by timestamp)
   actions        frames 0..T-2 of `action`; the last frame's action is dropped: the state it
                  led to was never recorded
   interventions  frames 0..T-1 of the intervention column (1/True: the human is in control);
@@ -27,9 +31,10 @@ observation, so an episode of T frames gives T-1 transitions:
                  contradicts the episode going on, and the episode is rejected.
 
 `next.reward` is ignored (rewards come from the RLIF rule, `pipeline.relabel`), and so are
-`timestamp`, `index`, `task_index` and every feature that is not named in `LeRobotColumns`:
-camera features (dtype `image` or `video`) are never decoded. A missing video file of such an
-unused camera is reported as a dead-letter record that does not reject the episode.
+`index`, `task_index` and every feature that is not named in `LeRobotColumns` (`timestamp` is
+read for video cameras only). Cameras that are not read are not decoded; a missing video file
+of one is reported as a dead-letter record that does not reject the episode, while a missing
+video of a camera that is read rejects each of its episodes.
 
 Everything the reader cannot use raises `Rejected` with a reason from `pipeline.rejection` and a
 detail that names the file, the episode index and the frame.
@@ -48,12 +53,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipeline import lerobot_cameras
 from pipeline import raw_format
 from pipeline import rejection
+from pipeline import schema as sc
 from pipeline.raw_format import RawEpisode
 from pipeline.rejection import Rejected
 
 READER_VERSION = 1  # Bump whenever `read_episode` gives different episodes for the same input.
+# Likewise for episodes with cameras; only rounds that read cameras have it in their settings,
+# so the fingerprints of vector-only rounds stay what they were.
+CAMERA_READER_VERSION = 1
 INFO_PATH = 'meta/info.json'
 LEGACY_EPISODES_PATH = 'meta/episodes.jsonl'  # v2.x
 EPISODES_DIR = 'meta/episodes'  # v3.0
@@ -62,7 +72,10 @@ DATA_DIR = 'data'
 CODEBASE_VERSIONS = {'v2.0': 2, 'v2.1': 2, 'v3.0': 3}
 FRAME_INDEX = 'frame_index'
 EPISODE_INDEX = 'episode_index'
-CAMERA_DTYPES = ('image', 'video')
+TIMESTAMP = 'timestamp'
+CAMERA_DTYPES = lerobot_cameras.CAMERA_DTYPES
+# LeRobot's own `tolerance_s` default: a row's video frame must be this close to its timestamp.
+TIMESTAMP_TOLERANCE_S = 1e-4
 NUMERIC_KINDS = 'biuf'
 
 
@@ -77,23 +90,52 @@ class LeRobotColumns:
     turn takeovers into demonstrations).
   policy_action: what the policy proposed; used when the dataset has it, '' never.
   done: the episode-end flag (see the module docstring); '' reads every episode as truncated.
+  images: camera features (dtype image or video) read into the observation as uint8 images;
+    None: every camera in meta/info.json; (): none (the observation stays a flat vector).
+  timestamp_tolerance_s: how close (strictly) a video frame's time must be to a row's
+    timestamp to be that row's frame (LeRobot's `tolerance_s`, 1e-4 s by default).
   """
   observations: tuple[str, ...] = ('observation.state',)
   action: str = 'action'
   intervention: str = 'complementary_info.is_intervention'
   policy_action: str = 'complementary_info.policy_action'
   done: str = 'next.done'
+  images: Optional[tuple[str, ...]] = None
+  timestamp_tolerance_s: float = TIMESTAMP_TOLERANCE_S
 
   def __post_init__(self):
     observations = tuple(self.observations)
     if not observations or not all(observations):
       raise ValueError(f'LeRobot observation columns must be non-empty names, got {observations}')
     object.__setattr__(self, 'observations', observations)
+    if self.images is not None:
+      images = tuple(self.images)
+      if not all(images) or len(set(images)) != len(images):
+        raise ValueError(f'LeRobot image columns must be distinct non-empty names, got {images}')
+      object.__setattr__(self, 'images', images)
+    if not self.timestamp_tolerance_s > 0:
+      raise ValueError('the LeRobot timestamp tolerance must be > 0 s, got '
+                       f'{self.timestamp_tolerance_s}')
 
-  def settings(self) -> dict:
-    """What goes into a round's settings (and so its fingerprint)."""
-    return dict(dataclasses.asdict(self), observations=list(self.observations),
-                reader_version=READER_VERSION)
+  def settings(self, cameras: bool = False) -> dict:
+    """What goes into a round's settings (and so its fingerprint); the camera settings only
+    when the round reads cameras (`cameras`), so vector-only rounds keep their fingerprints."""
+    settings = dict(dataclasses.asdict(self), observations=list(self.observations),
+                    reader_version=READER_VERSION)
+    del settings['images'], settings['timestamp_tolerance_s']
+    if cameras:
+      settings.update(images=None if self.images is None else list(self.images),
+                      timestamp_tolerance_s=self.timestamp_tolerance_s,
+                      camera_reader_version=CAMERA_READER_VERSION)
+    return settings
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoFile:
+  """Where one camera's frames of one episode are."""
+  camera: str  # the feature, e.g. 'observation.images.front'
+  path: str  # relative to the dataset root
+  from_timestamp: float = 0.0  # the episode's start in the file (v3.0: meta/episodes; v2.x: 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,7 +147,7 @@ class EpisodeRef:
   length: Optional[int]  # frames, as meta/episodes says
   tasks: tuple[str, ...]
   data_file: str  # relative to root
-  video_files: tuple[tuple[str, str], ...] = ()  # (camera feature, path relative to root)
+  video_files: tuple[VideoFile, ...] = ()  # every video camera's, read or not
 
   @property
   def name(self) -> str:
@@ -171,10 +213,36 @@ def is_dataset_root(path: str) -> bool:
   return _exists(_join(path.rstrip('/'), INFO_PATH))
 
 
-def fingerprint_paths(root: str) -> list[str]:
+def fingerprint_paths(root: str, columns: Optional[LeRobotColumns] = None) -> list[str]:
   """The files whose bytes decide what the reader produces: everything under `meta/` and
-  `data/`. Videos are not read (cameras are ignored) and are left out."""
-  return [_join(root, p) for p in _files_under(root, 'meta') + _files_under(root, DATA_DIR)]
+  `data/`, and the video files of the cameras read (`columns`; those of other cameras are
+  not read, and are left out)."""
+  root = root.rstrip('/')
+  paths = _files_under(root, 'meta') + _files_under(root, DATA_DIR)
+  read = cameras_read(root, columns or LeRobotColumns())
+  try:
+    refs = list_episodes(root) if read else []
+  except Rejected:  # The job rejects the dataset itself.
+    refs = []
+  paths += sorted({v.path for ref in refs for v in ref.video_files
+                   if v.camera in read and _exists(_join(root, v.path))})
+  return [_join(root, p) for p in paths]
+
+
+def cameras_read(root: str, columns: LeRobotColumns) -> set[str]:
+  """The camera features `columns` reads from the dataset at `root`; empty when its
+  metadata is unusable (the job rejects it then) or names unknown cameras (its episodes are
+  rejected)."""
+  try:
+    features = read_info(root.rstrip('/'))['features']
+    return {c.key for c in lerobot_cameras.plan(features, columns.images, _rejection)}
+  except (Rejected, OSError):
+    return set()
+
+
+def _rejection(reason: str, detail: str) -> Rejected:
+  """A `Rejected` without a source, for checks of the metadata alone."""
+  return Rejected(reason, detail, '')
 
 
 # ----------------------------------------------------------------------------- metadata
@@ -251,7 +319,8 @@ def _episode_rows_v3(root: str, info: dict) -> list[dict]:
   """meta/episodes/chunk-XXX/file-XXX.parquet: one row per episode (only the columns used)."""
   wanted = [EPISODE_INDEX, 'length', 'tasks', 'data/chunk_index', 'data/file_index']
   for key in video_keys(info):
-    wanted += [f'videos/{key}/chunk_index', f'videos/{key}/file_index']
+    wanted += [f'videos/{key}/chunk_index', f'videos/{key}/file_index',
+               f'videos/{key}/from_timestamp']
   files = [p for p in _files_under(root, EPISODES_DIR) if p.endswith('.parquet')]
   if not files:
     raise _dataset_rejected(root, rejection.INVALID_METADATA,
@@ -293,15 +362,15 @@ def list_episodes(root: str) -> list[EpisodeRef]:
       if layout == 2:
         chunk = index // info['chunks_size']
         data_file = info['data_path'].format(episode_chunk=chunk, episode_index=index)
-        videos = tuple((key, info['video_path'].format(episode_chunk=chunk, video_key=key,
-                                                       episode_index=index))
-                       for key in video_keys(info))
+        videos = tuple(VideoFile(key, info['video_path'].format(
+            episode_chunk=chunk, video_key=key, episode_index=index)) for key in video_keys(info))
       else:
         data_file = info['data_path'].format(chunk_index=row['data/chunk_index'],
                                              file_index=row['data/file_index'])
-        videos = tuple((key, info['video_path'].format(
+        videos = tuple(VideoFile(key, info['video_path'].format(
             video_key=key, chunk_index=row[f'videos/{key}/chunk_index'],
-            file_index=row[f'videos/{key}/file_index'])) for key in video_keys(info))
+            file_index=row[f'videos/{key}/file_index']),
+            float(row[f'videos/{key}/from_timestamp'])) for key in video_keys(info))
     except (KeyError, ValueError, TypeError, AttributeError) as e:
       raise _dataset_rejected(root, rejection.INVALID_METADATA,
                               f'cannot locate the files of episode {index} from the path '
@@ -313,29 +382,41 @@ def list_episodes(root: str) -> list[EpisodeRef]:
   return sorted(refs, key=lambda ref: ref.episode_index)
 
 
-def missing_video_files(refs: Iterable[EpisodeRef]) -> list[Rejected]:
-  """One record per video file that the metadata references but that does not exist. Cameras
-  are not read, so these records do not reject the episodes (they do not count as episodes)."""
+def missing_video_files(refs: Iterable[EpisodeRef],
+                        columns: Optional[LeRobotColumns] = None) -> list[Rejected]:
+  """One record per video file of a camera that is not read (`columns`) that the metadata
+  references but that does not exist. These records do not reject the episodes (they do not
+  count as episodes); a missing video of a camera that is read rejects its episodes instead
+  (`read_episode`)."""
+  columns = columns or LeRobotColumns()
   episodes: dict[tuple[str, str, str], list[int]] = {}
+  read: dict[str, set[str]] = {}
   for ref in refs:
-    for key, relative in ref.video_files:
-      episodes.setdefault((ref.root, key, relative), []).append(ref.episode_index)
+    if ref.root not in read:
+      read[ref.root] = cameras_read(ref.root, columns)
+    for video in ref.video_files:
+      if video.camera not in read[ref.root]:
+        episodes.setdefault((ref.root, video.camera, video.path), []).append(ref.episode_index)
   records = []
   for (root, key, relative), indices in sorted(episodes.items()):
     if not _exists(_join(root, relative)):
       records.append(Rejected(
           rejection.MISSING_VIDEO_FILE,
-          f'the video of camera `{key}` for episode(s) {indices} does not exist; cameras are '
-          'not read by this conversion, so those episodes are still written without it',
+          f'the video of camera `{key}` for episode(s) {indices} does not exist; that camera '
+          'is not read by this conversion (--lerobot_image_columns), so those episodes are '
+          'still written without it',
           f'{dataset_name(root)}/{relative}', unit=rejection.FILE, counts_as_episode=False))
   return records
 
 
-def dims(root: str, columns: LeRobotColumns) -> tuple[int, int]:
-  """(observation_dim, action_dim) the dataset gives under `columns`, from meta/info.json."""
+def dims(root: str, columns: LeRobotColumns) -> tuple[sc.ObservationSpec, int]:
+  """(observation spec, action_dim) the dataset gives under `columns`, from meta/info.json:
+  the observation dimension D, or the fields of a dict observation when cameras are read."""
   features = read_info(root.rstrip('/'))['features']
   width = lambda name: int(np.prod(features[name]['shape']))
-  return sum(width(c) for c in columns.observations), width(columns.action)
+  cameras = lerobot_cameras.plan(features, columns.images, _rejection)
+  state_dim = sum(width(c) for c in columns.observations)
+  return lerobot_cameras.observation_spec(state_dim, cameras), width(columns.action)
 
 
 # ----------------------------------------------------------------------------- one episode
@@ -346,11 +427,13 @@ def episode_from_frames(observations: np.ndarray, actions: np.ndarray,
                         done: Optional[np.ndarray], metadata: dict, source: str) -> RawEpisode:
   """The transition rule of the module docstring, on one episode's frames in frame order.
 
-  Every array has one row per frame (T rows); `done` is [T] bool or None. Assumes T >= 2 and
-  that only the last frame may be done (`read_episode` checks both).
+  Every array has one row per frame (T rows); `observations` is one [T, D] array or a dict of
+  [T, ...] arrays (images uint8, vectors float32); `done` is [T] bool or None. Assumes T >= 2
+  and that only the last frame may be done (`read_episode` checks both).
   """
   return RawEpisode(
-      observations=observations.astype(np.float32, copy=False),
+      observations=(observations if isinstance(observations, dict)
+                    else observations.astype(np.float32, copy=False)),
       actions=actions[:-1].astype(np.float32, copy=False),
       interventions=None if interventions is None else interventions.astype(bool),
       policy_actions=(None if policy_actions is None
@@ -368,8 +451,8 @@ class _Column:
 
 
 def _columns_to_read(ref: EpisodeRef, columns: LeRobotColumns) -> dict[str, list[_Column]]:
-  """{role: columns} that this episode is read from; rejects names the dataset does not have
-  and features that are not flat numeric vectors."""
+  """{role: columns} that this episode's vectors are read from; rejects names the dataset
+  does not have and features that are not flat numeric vectors."""
   features = ref.info['features']
   def reject(reason, detail):
     return Rejected(reason, detail, ref.source, episode_id=ref.episode_id)
@@ -384,8 +467,8 @@ def _columns_to_read(ref: EpisodeRef, columns: LeRobotColumns) -> dict[str, list
     feature = features[name]
     if feature['dtype'] in CAMERA_DTYPES:
       raise reject(rejection.UNSUPPORTED_FEATURE,
-                   f'`{name}` is a camera feature (dtype {feature["dtype"]}); only vector '
-                   'features are read so far')
+                   f'`{name}` is a camera feature (dtype {feature["dtype"]}), named as the '
+                   f'{role}; cameras are read with --lerobot_image_columns (all by default)')
     try:
       numeric = np.dtype(feature['dtype']).kind in NUMERIC_KINDS
     except TypeError:
@@ -491,12 +574,16 @@ def read_episode(ref: EpisodeRef, columns: LeRobotColumns = LeRobotColumns()) ->
     return Rejected(reason, detail, ref.source, episode_id=ref.episode_id)
 
   plan = _columns_to_read(ref, columns)
+  cameras = lerobot_cameras.plan(ref.info['features'], columns.images, reject)
   path = _join(ref.root, ref.data_file)
   if not _exists(path):
     raise reject(rejection.EPISODE_MISSING_FROM_DATA,
                  f'episode {ref.episode_index} is listed in the metadata, but its data file '
                  f'{ref.data_file} does not exist')
   names = [FRAME_INDEX, EPISODE_INDEX] + [c.name for cs in plan.values() for c in cs]
+  names += [c.key for c in cameras if c.storage == lerobot_cameras.IMAGE]
+  if any(c.storage == lerobot_cameras.VIDEO for c in cameras):
+    names.append(TIMESTAMP)
   names = list(dict.fromkeys(names))
   try:
     parquet = _parquet(path)
@@ -562,6 +649,11 @@ def read_episode(ref: EpisodeRef, columns: LeRobotColumns = LeRobotColumns()) ->
                    f'`{columns.done}` is set on frame {early[0]} of episode '
                    f'{ref.episode_index}, but the episode goes on to frame {T - 1}')
 
+  observations = np.concatenate(values['observation'], axis=1)
+  if cameras:
+    frames = _camera_frames(ref, cameras, table, order, columns.timestamp_tolerance_s, reject)
+    observations = {lerobot_cameras.STATE_FIELD: observations.astype(np.float32, copy=False),
+                    **frames}
   info = ref.info
   metadata = {
       'episode_id': ref.episode_id,
@@ -576,11 +668,67 @@ def read_episode(ref: EpisodeRef, columns: LeRobotColumns = LeRobotColumns()) ->
           'observation_columns': list(columns.observations),
       },
   }
+  if cameras:  # Vector-only episodes keep the metadata (and so the RLDS bytes) they had.
+    metadata['lerobot']['cameras'] = {c.field: c.key for c in cameras}
   if len(ref.tasks) == 1:
     metadata['task'] = ref.tasks[0]
   return episode_from_frames(
-      observations=np.concatenate(values['observation'], axis=1),
+      observations=observations,
       actions=values['action'][0],
       interventions=interventions,
       policy_actions=values['policy_action'][0] if 'policy_action' in values else None,
       done=done, metadata=metadata, source=ref.source)
+
+
+def _camera_frames(ref: EpisodeRef, cameras: tuple[lerobot_cameras.Camera, ...], table: pa.Table,
+                   order: np.ndarray, tolerance_s: float, reject) -> dict[str, np.ndarray]:
+  """{field: [T, H, W, C] uint8} of each camera read, in frame order (`order` sorts the
+  table's rows by frame_index, which runs 0..T-1)."""
+  return {c.field: (_image_frames(ref, c, table, order, reject)
+                    if c.storage == lerobot_cameras.IMAGE
+                    else _video_frames(ref, c, table, order, tolerance_s, reject))
+          for c in cameras}
+
+
+def _image_frames(ref: EpisodeRef, camera: lerobot_cameras.Camera, table: pa.Table,
+                  order: np.ndarray, reject) -> np.ndarray:
+  column = table[camera.key].combine_chunks()
+  if not pa.types.is_struct(column.type) or column.type.get_field_index('bytes') < 0:
+    raise reject(rejection.FEATURE_MISMATCH,
+                 f'column `{camera.key}` in {ref.data_file} holds {column.type}; an image '
+                 'feature holds {bytes, path} structs')
+  values = column.take(pa.array(order)).to_pylist()
+  return lerobot_cameras.decode_images(
+      values, camera, f'in episode {ref.episode_index} of {ref.data_file}', reject)
+
+
+def _video_frames(ref: EpisodeRef, camera: lerobot_cameras.Camera, table: pa.Table,
+                  order: np.ndarray, tolerance_s: float, reject) -> np.ndarray:
+  """The frames of the episode's video nearest to its rows' `timestamp` + `from_timestamp`.
+  Rejections name the video file as their source."""
+  video = next((v for v in ref.video_files if v.camera == camera.key), None)
+  if video is None:
+    raise reject(rejection.INVALID_METADATA,
+                 f'meta/info.json has no `video_path` for camera `{camera.key}`')
+
+  def reject_video(reason, detail):
+    return Rejected(reason, detail, f'{ref.name}/{video.path}', episode_id=ref.episode_id)
+
+  path = _join(ref.root, video.path)
+  if not _exists(path):
+    raise reject_video(rejection.MISSING_VIDEO_FILE,
+                       f'the video of camera `{camera.key}` for episode {ref.episode_index}, '
+                       f'{video.path}, does not exist')
+  feature = ref.info['features'].get(TIMESTAMP) or {'dtype': 'float32', 'shape': [1]}
+  timestamps = _matrix(table, _Column('timestamp', TIMESTAMP, feature), ref)[order, 0]
+  queries = video.from_timestamp + timestamps.astype(np.float64)
+  source = path
+  if '://' in path:
+    import tensorflow as tf  # Only remote paths pay for the TF import.
+    source = tf.io.gfile.GFile(path, 'rb')
+  try:
+    return lerobot_cameras.decode_video(source, queries, tolerance_s, camera,
+                                        f'in episode {ref.episode_index}', reject_video)
+  finally:
+    if source is not path:
+      source.close()

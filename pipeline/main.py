@@ -4,7 +4,8 @@ r"""Converts raw intervention logs into one RLIF-relabeled round of a TFDS datas
       --dataset=rlif_adroit --round=3 [--takeover=keep|drop] [--overwrite] [Beam options]
 
 `--input` may also name a LeRobot dataset root (the folder holding meta/info.json; codebase
-v2.x or v3.0); `--lerobot_*` say which of its columns are read (pipeline/lerobot_format.py).
+v2.x or v3.0); `--lerobot_*` say which of its columns and cameras are read
+(pipeline/lerobot_format.py, pipeline/lerobot_cameras.py).
 
 Unknown flags are passed to Beam (e.g. --runner=DataflowRunner --project=... --region=...).
 With no --input, converts the small sample logs shipped in `examples/raw_logs/` into a demo
@@ -40,6 +41,15 @@ _LEROBOT_DONE = flags.DEFINE_string(
     'lerobot_done_column', 'next.done',
     "LeRobot input: the episode-end flag; true on the last frame reads it as a terminal state. "
     "'' reads every episode as truncated (HIL-SERL's recorder sets it on time-outs too).")
+_LEROBOT_IMAGES = flags.DEFINE_list(
+    'lerobot_image_columns', None,
+    'LeRobot input: camera features (dtype image or video) read into the observation as uint8 '
+    'images, beside the vector columns as `state`; default: every camera in meta/info.json; '
+    "'' reads none (the observation stays one vector).")
+_LEROBOT_TOLERANCE = flags.DEFINE_float(
+    'lerobot_timestamp_tolerance_s', 1e-4,
+    "LeRobot input: a video frame is a row's frame when its time is within this many seconds "
+    "of the row's timestamp (LeRobot's tolerance_s).")
 _RUNNER = flags.DEFINE_enum('engine', 'beam', ['beam', 'plain'],
                             'beam: the Beam job; plain: the same stages in one process.')
 
@@ -67,7 +77,9 @@ def main(argv):
   try:
     lerobot_columns = lerobot_format.LeRobotColumns(
         observations=tuple(_LEROBOT_OBSERVATIONS.value),
-        intervention=_LEROBOT_INTERVENTION.value, done=_LEROBOT_DONE.value)
+        intervention=_LEROBOT_INTERVENTION.value, done=_LEROBOT_DONE.value,
+        images=None if _LEROBOT_IMAGES.value is None else tuple(_LEROBOT_IMAGES.value),
+        timestamp_tolerance_s=_LEROBOT_TOLERANCE.value)
     patterns = [os.path.expanduser(p) for p in patterns]  # --input=~/... reaches us unexpanded
     result = round_job.run_round(patterns, os.path.expanduser(output_dir), dataset,
                                  round_index, _TAKEOVER.value, _OVERWRITE.value, beam_args,

@@ -38,6 +38,11 @@ DUPLICATE_FRAME = 'duplicate_frame'
 EPISODE_MISSING_FROM_DATA = 'episode_missing_from_data'
 MISSING_VIDEO_FILE = 'missing_video_file'
 UNSUPPORTED_FEATURE = 'unsupported_feature'
+# LeRobot cameras (pipeline/lerobot_cameras.py); a frame whose size disagrees with info.json is
+# FEATURE_MISMATCH.
+UNDECODABLE_VIDEO = 'undecodable_video'
+UNDECODABLE_IMAGE = 'undecodable_image'
+VIDEO_TIMESTAMP_MISMATCH = 'video_timestamp_mismatch'
 
 # What was rejected: a whole input file, one line of a step stream, or one episode.
 FILE = 'file'

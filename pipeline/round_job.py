@@ -79,12 +79,15 @@ def expand_inputs(patterns: Sequence[str],
   return files
 
 
-def fingerprint_paths(files: list[stages.InputFile]) -> list[str]:
+def fingerprint_paths(files: list[stages.InputFile],
+                      lerobot_columns: Optional[lerobot_format.LeRobotColumns] = None
+                      ) -> list[str]:
   """The files whose bytes make up the round's input: raw log files themselves, and for a
-  LeRobot dataset the metadata and parquet files the reader reads."""
+  LeRobot dataset the metadata, parquet and video files the reader reads (`lerobot_columns`
+  says which cameras)."""
   return [path for f in files
-          for path in (lerobot_format.fingerprint_paths(f.path) if f.kind == 'lerobot'
-                       else [f.path])]
+          for path in (lerobot_format.fingerprint_paths(f.path, lerobot_columns)
+                       if f.kind == 'lerobot' else [f.path])]
 
 
 def infer_dims(files: list[stages.InputFile], max_files: int = 16,
@@ -156,9 +159,11 @@ def run_round(input_patterns: Sequence[str], output_dir: str, dataset: str, roun
   settings = {'reward_rule': rl.RULE_NAME, 'reward_rule_version': rl.RULE_VERSION,
               'takeover': takeover, 'raw_format_version': raw_format.FINGERPRINT_FORMAT_VERSION}
   lerobot_columns = lerobot_columns or lerobot_format.LeRobotColumns()
-  if any(f.kind == 'lerobot' for f in files):  # Rounds without LeRobot input keep their
-    settings['lerobot'] = lerobot_columns.settings()  # fingerprints.
-  fingerprint = rounds.input_fingerprint(fingerprint_paths(files), settings)
+  lerobot = [f for f in files if f.kind == 'lerobot']
+  if lerobot:  # Rounds without LeRobot input (or cameras) keep their fingerprints.
+    settings['lerobot'] = lerobot_columns.settings(cameras=any(
+        lerobot_format.cameras_read(f.path, lerobot_columns) for f in lerobot))
+  fingerprint = rounds.input_fingerprint(fingerprint_paths(files, lerobot_columns), settings)
   status = rounds.plan_round(layout, round_index, fingerprint, overwrite)
   if status == 'unchanged':
     manifest = rounds.read_manifest(layout, round_index)

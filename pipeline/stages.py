@@ -110,7 +110,7 @@ def list_lerobot_episodes(input_file: InputFile,
     _dead_letter(Rejected(rejection.UNREADABLE_FILE, f'cannot read: {e}', input_file.source,
                           unit=rejection.FILE, counts_as_episode=False), job)
     return
-  for r in lerobot_format.missing_video_files(refs):
+  for r in lerobot_format.missing_video_files(refs, job.lerobot):
     _dead_letter(r, job)
   yield from refs
 

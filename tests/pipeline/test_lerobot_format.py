@@ -271,7 +271,8 @@ def test_unreadable_parquet_and_unused_cameras(tmp_path):
     lf.read_episode(lf.list_episodes(damaged)[1])
   assert e.value.reason == rejection.UNREADABLE_FILE and 'file-000.parquet' in e.value.detail
 
-  # A camera that is not read: its missing video is reported, the episodes are still read.
+  # A camera that is not read (--lerobot_image_columns=): its missing video is reported, the
+  # episodes are still read. (Cameras that are read: tests/pipeline/test_lerobot_cameras.py.)
   camera = copy_of('v2.1', tmp_path, 'camera')
   def add_camera(info):
     info['features']['observation.images.front'] = {'dtype': 'video', 'shape': [64, 64, 3]}
@@ -279,11 +280,12 @@ def test_unreadable_parquet_and_unused_cameras(tmp_path):
                           'episode_{episode_index:06d}.mp4')
   edit_info(camera, add_camera)
   refs = lf.list_episodes(camera)
-  missing = lf.missing_video_files(refs)
+  no_cameras = lf.LeRobotColumns(images=())
+  missing = lf.missing_video_files(refs, no_cameras)
   assert [r.reason for r in missing] == [rejection.MISSING_VIDEO_FILE] * 3
   assert not any(r.counts_as_episode for r in missing)
   assert missing[0].source == 'camera/videos/chunk-000/observation.images.front/episode_000000.mp4'
-  assert lf.read_episode(refs[0]).num_transitions == 7
+  assert lf.read_episode(refs[0], no_cameras).num_transitions == 7
   with pytest.raises(Rejected) as e:  # ... unless it is named as an observation.
     lf.read_episode(refs[0], lf.LeRobotColumns(observations=('observation.images.front',)))
   assert e.value.reason == rejection.UNSUPPORTED_FEATURE
