@@ -5,15 +5,20 @@ r"""Critic updates per second of the RLPD learner on Adroit-pen shapes, against 
 Shapes: observation 45-D, action 24-D, batch 256 per critic update. RLPD: E=10 critics, min over
 M=2, critic and actor MLPs 3x256. SAC (reference): TF-Agents `SacAgent` with 2 critics
 (`CriticNetwork`, joint 256x256) and `ActorDistributionNetwork` 256x256 (tanh-normal head).
+Pixels (`rlpd_g1_pixels64`): the same RLPD on a dict observation, one 64x64x3 uint8 camera and
+the 45-D state, with configs/rlif.toml's encoder (four 3x3 convolutions of 32 channels, strides
+2, 1, 1, 1, then 50 features) shared by the critics and the actor, and random shifts of 4 px.
 
 FLOPs are counted analytically, matmuls only (2*in*out*B per dense layer; LayerNorm, activations,
-losses and optimizer updates are not counted). Backward = 2x forward, so a trained network costs
-3x its forward. Per critic update: online critics forward+backward on (s, a), target critics
-forward on (s', a') (RLPD evaluates only the M sampled target critics; SAC both), and the actor
-forward on s' that samples a'. Per train call: G critic updates plus one actor update = actor
-forward+backward on s and the critics forward plus the backward to the action (the critics'
-weight gradients are not computed, so that is 2x the critics' forward); SAC's temperature loss
-samples the actor once more (one more actor forward). Achieved GFLOP/s = FLOPs of a train call
+losses and optimizer updates are not counted); a 3x3 convolution counts 2*9*in*out per output
+pixel. Backward = 2x forward, so a trained network costs 3x its forward (the encoder's first
+convolution needs no input gradient, so it costs a little less than that). Per critic update:
+online critics forward+backward on (s, a), target critics forward on (s', a') (RLPD evaluates
+only the M sampled target critics; SAC both), and the actor forward on s' that samples a'. Per
+train call: G critic updates plus one actor update = actor forward+backward on s and the critics
+forward plus the backward to the action (the critics' weight gradients are not computed, so that
+is 2x the critics' forward); SAC's temperature loss samples the actor once more (one more actor
+forward). Achieved GFLOP/s = FLOPs of a train call
 x calls/s, compared with this machine's float32 matmul peak measured in the same run
 (best of several 2048x2048x2048 tf.linalg.matmul).
 
@@ -35,6 +40,8 @@ import numpy as np  # pylint: disable=g-import-not-at-top
 import tensorflow as tf
 
 OBS_DIM, ACT_DIM, BATCH = 45, 24, 256
+PIXELS = 64  # the camera of the pixel row: PIXELS x PIXELS x 3
+PIXEL_ENCODER = {'filters': 32, 'strides': (2, 1, 1, 1), 'features': 50, 'image_shift': 4}
 HIDDEN = (256, 256, 256)
 SAC_HIDDEN = (256, 256)
 NUM_CRITICS, NUM_MIN_CRITICS = 10, 2
@@ -55,6 +62,32 @@ def rlpd_flops(critic_updates_per_step):
   actor = forward_flops((OBS_DIM,) + HIDDEN + (2 * ACT_DIM,))
   critic_update = 3 * NUM_CRITICS * critic + NUM_MIN_CRITICS * critic + actor
   actor_update = 3 * actor + 2 * NUM_CRITICS * critic
+  return critic_update, critic_updates_per_step * critic_update + actor_update
+
+
+def encoder_flops(size=PIXELS, channels=3, batch=BATCH, encoder=None):
+  """Matmul FLOPs of one encoder forward pass on a batch of size x size x channels images."""
+  encoder = dict(PIXEL_ENCODER, **(encoder or {}))
+  flops, height, width, fan_in = 0, size, size, channels
+  for stride in encoder['strides']:
+    height, width = (height - 3) // stride + 1, (width - 3) // stride + 1
+    flops += 2 * batch * height * width * 9 * fan_in * encoder['filters']
+    fan_in = encoder['filters']
+  return flops + 2 * batch * height * width * fan_in * encoder['features']
+
+
+def rlpd_pixel_flops(critic_updates_per_step):
+  """(FLOPs of one critic update, FLOPs of one train call) with the camera encoder: the critics
+  and the actor take its 50 features and the 45-D state. Per critic update: the encoder forward
+  and backward on s, the target encoder on s', the online encoder and the actor on s' (a'). The
+  actor update encodes s once more (no backward into the encoder)."""
+  features = PIXEL_ENCODER['features'] + OBS_DIM
+  critic = forward_flops((features + ACT_DIM,) + HIDDEN + (1,))
+  actor = forward_flops((features,) + HIDDEN + (2 * ACT_DIM,))
+  encoder = encoder_flops()
+  critic_update = (3 * NUM_CRITICS * critic + 3 * encoder + NUM_MIN_CRITICS * critic + encoder
+                   + encoder + actor)
+  actor_update = encoder + 3 * actor + 2 * NUM_CRITICS * critic
   return critic_update, critic_updates_per_step * critic_update + actor_update
 
 
@@ -100,6 +133,36 @@ def make_rlpd(critic_updates_per_step, use_xla, fused_updates=True, autodiff_lay
   finally:
     networks.layer_norm = original
   return lambda: agent.train(batch).loss
+
+
+def random_pixel_transitions(size, pixels=PIXELS, seed=0):
+  """Random transitions whose observations are {camera: uint8 [pixels, pixels, 3], state}."""
+  rng = np.random.default_rng(seed)
+  flat = random_transitions(size, seed)
+
+  def observation(state):
+    return {'camera': tf.constant(rng.integers(0, 256, (size, pixels, pixels, 3), np.uint8)),
+            'state': state}
+
+  return flat._replace(observation=observation(flat.observation),
+                       next_observation=observation(flat.next_observation))
+
+
+def make_rlpd_pixels(critic_updates_per_step, use_xla=False, pixels=PIXELS, batch=BATCH,
+                     encoder=None, hidden=HIDDEN, num_critics=NUM_CRITICS):
+  """An RLPD train call on a camera of pixels x pixels x 3 and the 45-D state (the pixel
+  learner); the smaller arguments are for the test that checks the row runs."""
+  from pipeline import schema as sc  # pylint: disable=g-import-not-at-top
+  from trainer.rlpd_agent import RlpdAgent  # pylint: disable=g-import-not-at-top
+  spec = (sc.ObservationField('camera', (pixels, pixels, 3)),
+          sc.ObservationField('state', (OBS_DIM,)))
+  agent = RlpdAgent.from_dims(
+      spec, ACT_DIM, num_critics=num_critics, num_min_critics=NUM_MIN_CRITICS,
+      critic_hidden=hidden, actor_hidden=hidden, critic_updates_per_step=critic_updates_per_step,
+      use_xla=use_xla, encoder=dict(PIXEL_ENCODER, **(encoder or {})), seed=0)
+  transitions = random_pixel_transitions(critic_updates_per_step * batch, pixels)
+  agent.train(transitions).loss.numpy()  # traces now
+  return lambda: agent.train(transitions).loss
 
 
 def make_sac(use_xla):
@@ -155,6 +218,9 @@ CONFIGS = {
                             lambda: make_rlpd(5, False, autodiff_layer_norm=True), 5,
                             rlpd_flops(5)),
     'rlpd_g5_xla': ('RLPD E=10 M=2 G=5 XLA', lambda: make_rlpd(5, True), 5, rlpd_flops(5)),
+    # The pixel learner: one 64x64x3 camera (encoder shared by critics and actor) + the state.
+    'rlpd_g1_pixels64': ('RLPD E=10 M=2 G=1 pixels 64x64', lambda: make_rlpd_pixels(1), 1,
+                         rlpd_pixel_flops(1)),
     'sac': ('TF-Agents SacAgent (2 critics)', lambda: make_sac(False), 1, sac_flops()),
     'sac_xla': ('TF-Agents SacAgent (2 critics) XLA', lambda: make_sac(True), 1, sac_flops()),
 }
@@ -254,7 +320,8 @@ def main():
         f'cores: {os.cpu_count()}  TensorFlow {tf.__version__}  '
         f'threads intra/inter: {tf.config.threading.get_intra_op_parallelism_threads()}/'
         f'{tf.config.threading.get_inter_op_parallelism_threads()} (0 = default)')
-  print(f'# shapes: observation {OBS_DIM}, action {ACT_DIM}, batch {BATCH} per critic update; '
+  print(f'# shapes: observation {OBS_DIM} (pixels rows: + one {PIXELS}x{PIXELS}x3 camera), '
+        f'action {ACT_DIM}, batch {BATCH} per critic update; '
         f'{args.rounds} interleaved slices of {args.seconds / args.rounds:.1f} s per config, '
         f'best slice reported (median beside it); load average at start {load:.2f}')
 

@@ -10,10 +10,11 @@ Episodes end by truncation (the Adroit tasks have no terminal states), so files 
 
 With a camera (`camera=(height, width)` or a `tasks.CameraSpec`) each step's frame of the state
 reached is rendered and logged beside the state: observations become {'state': [T+1, D] float32,
-'camera': [T+1, H, W, 3] uint8} and files are raw format v2. The policy and the expert still act
-on the state vector alone: the experts need the state, and the trainer's learners take flat
-vectors (a pixel learner, whose exported policy would take the dict, does not exist yet). The
-frames are data for such a learner, not inputs of this round's policy.
+'camera': [T+1, H, W, 3] uint8} and files are raw format v2. The experts and the intervention
+model act on the state vector alone (they need the state). A policy acts on the state too, unless
+it takes dict observations (`observation_fields`: the pixel learner's exported policies, trained on
+such a dataset): it then gets {'state': the state, 'camera': the frame of the same step}, the
+observation it was trained on (`acting_observations`).
 """
 
 from __future__ import annotations
@@ -97,8 +98,8 @@ def run_together(envs, task, experts, seeds, policy: Optional[Callable] = None,
   intervention model's stream is per episode (`InterventionModel.reset`), and the batch only
   changes how often the networks are called. `on_step(n)` is told after each step how many
   episodes took it (a progress bar). Environments made with a camera (`tasks.make_env(...,
-  camera=...)`) give episodes with dict observations (state and frames); the policy and the
-  experts see the states only.
+  camera=...)`) give episodes with dict observations (state and frames); the experts see the
+  states only, and so does the policy unless it takes dict observations (`acting_observations`).
   """
   task = tasks_lib.get_task(task)
   length = episode_length or task.episode_length
@@ -120,13 +121,18 @@ def run_together(envs, task, experts, seeds, policy: Optional[Callable] = None,
   running = np.arange(n)
   for _ in range(length):
     current = obs[running]
-    expert_action = np.clip(act_together([experts[i] for i in running], current,
-                                         [rngs[i] for i in running]), low, high)
+    current_frames = (None if frames[0] is None else
+                      np.stack([frames[i][-1] for i in running]))
+    expert_action = np.clip(
+        act_together([experts[i] for i in running],
+                     acting_observations(experts[0], current, current_frames),
+                     [rngs[i] for i in running]), low, high)
     if policy is None:
       action = expert_action
     else:
-      policy_action = np.clip(policy_actions(policy, current).astype(np.float64)
-                              .reshape(expert_action.shape), low, high)
+      policy_action = np.clip(
+          policy_actions(policy, acting_observations(policy, current, current_frames))
+          .astype(np.float64).reshape(expert_action.shape), low, high)
       in_control = intervention.decide_all(current, policy_action, expert_action, running)
       action = np.where(in_control[:, None], expert_action, policy_action)
     finished = []
@@ -178,11 +184,40 @@ def act_together(experts, observations, rngs) -> np.ndarray:
                    for e, o, r in zip(experts, observations, rngs)])
 
 
+def acting_observations(actor, states: np.ndarray, frames: Optional[np.ndarray]):
+  """What `actor` (a policy or an expert) acts on for a batch of steps: the states [N, D]; or,
+  when it takes dict observations (its `observation_fields`, as a pixel policy loaded by
+  `load_saved_policy` has), {STATE_FIELD: states, CAMERA_FIELD: frames [N, H, W, 3]}, the
+  fields a camera episode logs."""
+  fields = getattr(actor, 'observation_fields', None)
+  if fields is None:
+    return states
+  known = {STATE_FIELD: states, CAMERA_FIELD: frames}
+  unknown = sorted(set(fields) - set(known))
+  if unknown:
+    raise ValueError(f'the policy takes observation fields {unknown} that the simulator does not '
+                     f'make (it makes {sorted(known)})')
+  if CAMERA_FIELD in fields:
+    if frames is None:
+      raise ValueError('the policy takes camera images: make the environments with a camera '
+                       f'(camera={tuple(fields[CAMERA_FIELD].shape[:2])})')
+    if frames.shape[1:] != tuple(fields[CAMERA_FIELD].shape):
+      raise ValueError(f'the policy takes {CAMERA_FIELD} images of shape '
+                       f'{tuple(fields[CAMERA_FIELD].shape)}, the camera renders '
+                       f'{frames.shape[1:]}')
+  return {name: known[name] for name in fields}
+
+
 def policy_actions(policy: Callable, observations) -> np.ndarray:
-  """`policy` on a batch of observations [N, D] -> [N, A]: one call if the policy takes
-  batches (`policy.takes_batches`, e.g. `load_saved_policy`'s), else one call per row."""
+  """`policy` on a batch of observations ([N, D], or a dict of [N, ...] fields) -> [N, A]: one
+  call if the policy takes batches (`policy.takes_batches`, e.g. `load_saved_policy`'s), else
+  one call per row."""
   if getattr(policy, 'takes_batches', False):
     return np.asarray(policy(observations))
+  if isinstance(observations, dict):
+    n = len(next(iter(observations.values())))
+    return np.stack([np.asarray(policy({k: v[i] for k, v in observations.items()}))
+                     for i in range(n)])
   return np.stack([np.asarray(policy(o)) for o in observations])
 
 
@@ -311,29 +346,63 @@ def _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_len
   return _summary(episodes, paths)
 
 
-def load_saved_policy(path: str) -> Callable[[np.ndarray], np.ndarray]:
-  """A TF-Agents PolicySaver SavedModel as a callable obs [D] -> action [A], or a batch
-  [N, D] -> [N, A] (numpy).
+_OBSERVATION_INPUT = '0/observation'  # the action signature's observation (PolicySaver's names)
 
-  Calls the exported `action` signature with step_type 0 (FIRST), reward 0 and discount 1; the
-  actor policies here are stateless, so the step type does not change the action.
+
+def load_saved_policy(path: str) -> Callable[[np.ndarray], np.ndarray]:
+  """A TF-Agents PolicySaver SavedModel as a callable obs -> action [A], or a batch -> [N, A]
+  (numpy).
+
+  A flat policy takes obs [D] or [N, D]. A policy trained on dict observations (the pixel
+  learner) takes a dict {name: value}, one step ({'state': [D], 'camera': [H, W, C] uint8}) or a
+  batch ([N, ...] per field); its fields, with their per-step shapes and dtypes, are
+  `policy.observation_fields` (None for a flat policy). Calls the exported `action` signature
+  with step_type 0 (FIRST), reward 0 and discount 1; the actor policies here are stateless, so
+  the step type does not change the action.
   """
   import tensorflow as tf
   import tensorflow_probability  # noqa: F401  registers the distribution ops the graph uses
   saved = tf.saved_model.load(path)
   action_signature = saved.signatures['action']
+  inputs = {spec.name: spec for spec in action_signature.structured_input_signature[1].values()}
+  prefix = _OBSERVATION_INPUT + '/'
+  fields = {name[len(prefix):]: tf.TensorSpec(spec.shape[1:], spec.dtype)
+            for name, spec in inputs.items() if name.startswith(prefix)} or None
 
   def policy(obs) -> np.ndarray:
-    obs = np.asarray(obs, np.float32)
-    batch = obs[None] if obs.ndim == 1 else obs
-    n = len(batch)
+    if fields is None:
+      obs = np.asarray(obs, np.float32)
+      single = obs.ndim == 1
+      observation = {_OBSERVATION_INPUT: tf.constant(obs[None] if single else obs)}
+    else:
+      missing = sorted(set(fields) - set(obs))
+      if missing:
+        raise ValueError(f'the policy takes the observation fields {sorted(fields)}; '
+                         f'missing {missing}')
+      values = {name: np.asarray(obs[name], spec.dtype.as_numpy_dtype)
+                for name, spec in fields.items()}
+      first = sorted(fields)[0]
+      single = values[first].ndim == fields[first].shape.rank
+      observation = {prefix + name: tf.constant(value[None] if single else value)
+                     for name, value in values.items()}
+    n = int(next(iter(observation.values())).shape[0])
     out = action_signature(**{'0/step_type': tf.zeros([n], tf.int32),
                               '0/reward': tf.zeros([n], tf.float32),
-                              '0/discount': tf.ones([n], tf.float32),
-                              '0/observation': tf.constant(batch)})
+                              '0/discount': tf.ones([n], tf.float32), **observation})
     actions = out['action'].numpy()
-    return actions[0] if obs.ndim == 1 else actions
+    return actions[0] if single else actions
 
   policy.takes_batches = True
+  policy.observation_fields = fields
   policy.saved_model = saved  # keeps the loaded object (and its variables) alive
   return policy
+
+
+def policy_camera(policy) -> Optional[tuple[int, int]]:
+  """(height, width) of the camera images a policy takes (`observation_fields`); None for a
+  policy that takes none."""
+  fields = getattr(policy, 'observation_fields', None)
+  if not fields or CAMERA_FIELD not in fields:
+    return None
+  height, width = fields[CAMERA_FIELD].shape[:2]
+  return int(height), int(width)

@@ -111,6 +111,8 @@ class PolicyActor:
 
   def __init__(self, policy: Callable, name: str):
     self.policy, self.name = policy, name
+    # A policy that takes dict observations (pixels) gets them as an expert too.
+    self.observation_fields = getattr(policy, 'observation_fields', None)
 
   def act(self, obs, rng=None) -> np.ndarray:
     return np.asarray(self.policy(obs))
@@ -123,26 +125,44 @@ class PolicyActor:
 
 
 def evaluate(task, policy: Callable, num_episodes: int, seed: int,
-             episode_length: Optional[int] = None, name: str = 'policy') -> dict:
+             episode_length: Optional[int] = None, name: str = 'policy', camera=None) -> dict:
   """The policy alone (no expert) on `num_episodes` fixed initial states: success rate by the
-  task's rule, mean return of the dense reward (reported, never trained on)."""
+  task's rule, mean return of the dense reward (reported, never trained on). A policy that takes
+  camera images (`collector.policy_camera`) acts on frames of that size unless `camera` says
+  otherwise."""
+  camera = camera if camera is not None else collector.policy_camera(policy)
   episodes = [episode for _, episode in collector.run_episodes(
-      task, PolicyActor(policy, name), num_episodes, seed, EVAL_ROUND, episode_length)]
+      task, PolicyActor(policy, name), num_episodes, seed, EVAL_ROUND, episode_length,
+      camera=camera)]
   return {'success_rate': float(np.mean([e.success for e in episodes])),
           'mean_return': float(np.mean([e.episode_return for e in episodes])),
           'episodes': num_episodes}
 
 
-def evaluate_exported_policy(policy_dir: str, *, episodes: int, seed: int, observation_dim: int,
-                             action_dim: int, task: str = 'pen') -> dict:
+def evaluate_exported_policy(policy_dir: str, *, episodes: int, seed: int, observation_dim,
+                             action_dim: int, task: str = 'pen',
+                             episode_length: Optional[int] = None) -> dict:
   """`evaluate` for an exported policy folder: the `rlif.policy_evaluators` plug-in `adroit`
-  that `trainer.main` runs after training. {'skipped': reason} when the policy's dimensions are
-  not the task's."""
+  that `trainer.main` runs after training. `observation_dim` is the dataset's observation spec:
+  D, or the fields of a dict observation, which the simulator makes when they are a camera
+  episode's ('state' and 'camera', rendered at the policy's image size). {'skipped': reason}
+  when the policy's observation or action is not the task's."""
   task = tasks_lib.get_task(task)
-  if (observation_dim, action_dim) != (task.observation_dim, task.action_dim):
-    return {'skipped': f'the dataset is {observation_dim}-D/{action_dim}-D, task {task.name} is '
+  state_dim = observation_dim
+  if isinstance(observation_dim, tuple):  # a dict observation: pipeline.schema.ObservationField
+    shapes = {field.name: tuple(field.shape) for field in observation_dim}
+    state_dim = shapes.get(collector.STATE_FIELD, (task.observation_dim,))[0]  # or none
+    camera = shapes.get(collector.CAMERA_FIELD)
+    if set(shapes) - {collector.STATE_FIELD, collector.CAMERA_FIELD} or (
+        camera is not None and camera[2:] != (3,)):
+      return {'skipped': f'the dataset observes {sorted(shapes.items())}; the simulator makes '
+                         f"'{collector.STATE_FIELD}' ({task.observation_dim}-D) and "
+                         f"'{collector.CAMERA_FIELD}' ([H, W, 3] frames)"}
+  if (state_dim, action_dim) != (task.observation_dim, task.action_dim):
+    return {'skipped': f'the dataset is {state_dim}-D/{action_dim}-D, task {task.name} is '
                        f'{task.observation_dim}-D/{task.action_dim}-D (--task)'}
-  result = evaluate(task, collector.load_saved_policy(policy_dir), episodes, seed)
+  result = evaluate(task, collector.load_saved_policy(policy_dir), episodes, seed,
+                    episode_length)
   return {'task': task.name, **result}
 
 

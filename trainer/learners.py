@@ -27,19 +27,19 @@ DATA_RULES = ('rl', 'prior', 'takeovers', 'labels')
 
 @dataclasses.dataclass(frozen=True)
 class LearnerEntry:
-  make_agent: Callable  # (observation_dim, action_dim, **settings) -> TFAgent
+  make_agent: Callable  # (observation spec: D or dict fields, action_dim, **settings) -> TFAgent
   settings_file: str
   data_rule: str
 
 
-def _rlpd(observation_dim, action_dim, **settings):
+def _rlpd(observation, action_dim, **settings):
   from trainer.rlpd_agent import RlpdAgent
-  return RlpdAgent.from_dims(observation_dim, action_dim, **settings)
+  return RlpdAgent.from_dims(observation, action_dim, **settings)
 
 
-def _supervised(observation_dim, action_dim, **settings):
+def _supervised(observation, action_dim, **settings):
   from trainer.supervised_agent import SupervisedAgent
-  return SupervisedAgent.from_dims(observation_dim, action_dim, **settings)
+  return SupervisedAgent.from_dims(observation, action_dim, **settings)
 
 
 def _settings_file(learner: str) -> str:

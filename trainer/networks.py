@@ -33,13 +33,25 @@ LAYER_NORM_EPSILON = 1e-6
 # Specs
 
 
-def specs_from_dims(observation_dim: int,
+def observation_tensor_spec(observation):
+  """The observation's TensorSpec: `observation` is a dataset's observation spec
+  (pipeline.schema.ObservationSpec), an int D for one flat float32 vector, or the fields of a
+  dict observation (`ObservationField`s), which give {name: uint8 [H, W, C] image or float32
+  [D] vector}."""
+  if isinstance(observation, (int, np.integer)):
+    return tf.TensorSpec([int(observation)], tf.float32, name='observation')
+  return {field.name: tf.TensorSpec(field.shape, tf.uint8 if field.is_image else tf.float32,
+                                    name=field.name)
+          for field in observation}
+
+
+def specs_from_dims(observation,
                     action_dim: int) -> Tuple[ts.TimeStep, tensor_spec.BoundedTensorSpec]:
-  """The (time_step_spec, action_spec) of a flat float32 observation and an action in [-1, 1]."""
-  observation_spec = tf.TensorSpec([observation_dim], tf.float32, name='observation')
+  """The (time_step_spec, action_spec) of an observation (`observation_tensor_spec`: an int D for
+  a flat float32 vector, or a dict observation's fields) and an action in [-1, 1]^action_dim."""
   action_spec = tensor_spec.BoundedTensorSpec(
       [action_dim], tf.float32, minimum=-1.0, maximum=1.0, name='action')
-  return ts.time_step_spec(observation_spec), action_spec
+  return ts.time_step_spec(observation_tensor_spec(observation)), action_spec
 
 
 def transition_spec(time_step_spec: ts.TimeStep,
@@ -64,6 +76,15 @@ def check_flat_specs(time_step_spec: ts.TimeStep, action_spec) -> Tuple[int, int
   if not (np.all(action_spec.minimum == -1.0) and np.all(action_spec.maximum == 1.0)):
     raise ValueError(f'action bounds must be [-1, 1], got {action_spec}')
   return int(observation_spec.shape[0]), int(action_spec.shape[0])
+
+
+def check_specs(time_step_spec: ts.TimeStep, action_spec) -> int:
+  """action_dim; raises unless the observation is one flat float32 vector or a dict of fields
+  (checked by the encoder, trainer/encoder.py) and the action a float32 vector in [-1, 1]."""
+  if isinstance(time_step_spec.observation, dict):
+    # The action alone, through the flat check with a stand-in observation.
+    return check_flat_specs(ts.time_step_spec(tf.TensorSpec([1], tf.float32)), action_spec)[1]
+  return check_flat_specs(time_step_spec, action_spec)[1]
 
 
 # ----------------------------------------------------------------------------------------------

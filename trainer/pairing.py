@@ -1,6 +1,9 @@
 """RLDS episodes -> one-step transitions, formed inside an episode only.
 
-Pure numpy; the learners never see RLDS steps.
+Pure numpy; the learners never see RLDS steps. An observation is one [N, D] float32 array, or,
+for a dict observation (raw format v2), a dict of per-field arrays: float32 vectors [N, D] and
+camera images kept as uint8 [N, H, W, C] (a quarter of float32's memory; the learners' encoder
+converts them).
 """
 
 from __future__ import annotations
@@ -33,29 +36,48 @@ def episode_transitions(steps: dict) -> dict:
   The final step contributes only its observation (its action, reward and discount are
   placeholders), so no transition reaches across an episode boundary.
   """
-  n = len(steps[sc.OBSERVATION])
+  observation = steps[sc.OBSERVATION]
+  n = len(steps[sc.ACTION])
   if n < 2:
-    return empty(steps[sc.OBSERVATION].shape[-1], steps[sc.ACTION].shape[-1])
+    return empty(sc.observation_spec(observation), steps[sc.ACTION].shape[-1])
   # Datasets created before expert labels existed have no such field: nothing is labelled.
   expert_action = steps.get(sc.EXPERT_ACTION, np.full_like(steps[sc.ACTION], np.nan))
   return {
-      'observation': steps[sc.OBSERVATION][:-1].astype(np.float32),
+      'observation': _observations(observation, slice(None, -1)),
       'action': steps[sc.ACTION][:-1].astype(np.float32),
       'reward': steps[sc.REWARD][:-1].astype(np.float32),
       'discount': transition_discount(steps[sc.DISCOUNT][:-1], steps[sc.IS_TERMINAL][1:]),
-      'next_observation': steps[sc.OBSERVATION][1:].astype(np.float32),
+      'next_observation': _observations(observation, slice(1, None)),
       'is_intervention': steps[sc.IS_INTERVENTION][:-1].astype(bool),
       'expert_action': expert_action[:-1].astype(np.float32),
   }
 
 
-def empty(observation_dim: int, action_dim: int) -> dict:
+def _observations(observation, steps: slice):
+  """The observations of `steps`: float32 vectors; a dict's images stay uint8."""
+  if not isinstance(observation, dict):
+    return observation[steps].astype(np.float32)
+  return {name: (value[steps] if sc.is_image_shape(value.shape[1:])
+                 else value[steps].astype(np.float32))
+          for name, value in observation.items()}
+
+
+def _empty_observation(observation) -> np.ndarray | dict:
+  """[0, ...] observations of a dataset's observation spec (pipeline.schema.ObservationSpec)."""
+  if isinstance(observation, (int, np.integer)):
+    return np.zeros((0, observation), np.float32)
+  return {f.name: np.zeros((0, *f.shape), np.uint8 if f.is_image else np.float32)
+          for f in observation}
+
+
+def empty(observation, action_dim: int) -> dict:
+  """No transitions, for `observation` an int D or a dict observation's fields."""
   return {
-      'observation': np.zeros((0, observation_dim), np.float32),
+      'observation': _empty_observation(observation),
       'action': np.zeros((0, action_dim), np.float32),
       'reward': np.zeros((0,), np.float32),
       'discount': np.zeros((0,), np.float32),
-      'next_observation': np.zeros((0, observation_dim), np.float32),
+      'next_observation': _empty_observation(observation),
       'is_intervention': np.zeros((0,), bool),
       'expert_action': np.zeros((0, action_dim), np.float32),
   }
@@ -98,11 +120,20 @@ def concatenate(parts: list[dict]) -> dict:
     if set(part) != set(keys):
       raise ValueError(f'cannot concatenate transitions with keys {sorted(part)} and '
                        f'{sorted(keys)}')
-  return {key: np.concatenate([p[key] for p in parts]) for key in keys}
+  return {key: _concatenate([p[key] for p in parts]) for key in keys}
+
+
+def _concatenate(values: list):
+  """Arrays joined along the first axis; dict observations field by field."""
+  if isinstance(values[0], dict):
+    return {name: np.concatenate([v[name] for v in values]) for name in values[0]}
+  return np.concatenate(values)
 
 
 def select(transitions: dict, mask: np.ndarray) -> dict:
-  return {key: value[mask] for key, value in transitions.items()}
+  return {key: ({name: v[mask] for name, v in value.items()} if isinstance(value, dict)
+                else value[mask])
+          for key, value in transitions.items()}
 
 
 def size(transitions: dict) -> int:

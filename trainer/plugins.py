@@ -9,7 +9,8 @@ plug-in mechanism, declared in pyproject.toml) and `trainer.main` asks for them 
                           writes dataset NAME when the trainer finds none (the embedded default)
   rlif.policy_evaluators  NAME = fn(policy_dir, *, episodes, seed, observation_dim, action_dim,
                           **options) -> {'success_rate', 'mean_return', 'episodes'} or
-                          {'skipped': reason}
+                          {'skipped': reason}; observation_dim is the dataset's observation
+                          spec: D, or the fields of a dict observation (pipeline.schema)
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
 """Symmetric sampling (RLPD): every batch draws a fixed fraction from prior data and the rest from
 intervention rounds, uniformly with replacement inside each pool.
 
-The pools live as tensors; sampling runs in-graph with a checkpointable `tf.random.Generator`,
-and a pool grows (a new round joins) without retracing the training step.
+The pools live as tensors, and only as tensors (no numpy copy beside them): sampling runs in-graph
+with a checkpointable `tf.random.Generator`, and a pool grows (a new round joins) without
+retracing the training step. Dict observations are held field by field, camera images as uint8
+(each frame twice, as the observation of one transition and the next observation of another).
 """
 
 from __future__ import annotations
@@ -34,14 +36,15 @@ def prior_count(batch_size: int, prior_fraction: float, prior_size: int,
 class MixedReplay:
   """Prior and intervention pools with symmetric sampling."""
 
-  def __init__(self, observation_dim: int, action_dim: int, prior_fraction: float = 0.5,
+  def __init__(self, observation, action_dim: int, prior_fraction: float = 0.5,
                seed: int = 0):
+    """`observation`: the dataset's observation spec, an int D or a dict observation's fields
+    (pipeline.schema.ObservationSpec)."""
     self.prior_fraction = float(prior_fraction)
     prior_count(1, self.prior_fraction, 1, 1)  # Validates the fraction early.
-    self._dims, self._seed = (observation_dim, action_dim), seed
-    empty = self._pool_arrays(pairing.empty(observation_dim, action_dim), prior=True)
-    self._pools = {'prior': empty, 'online': dict(empty)}
-    self._tensors = {name: self._to_tensors(pool) for name, pool in self._pools.items()}
+    self._dims, self._seed = (observation, action_dim), seed
+    empty = self._to_tensors(self._pool_arrays(pairing.empty(observation, action_dim), prior=True))
+    self._tensors = {'prior': empty, 'online': empty}
     self.generator = tf.random.Generator.from_seed(seed)
 
   @staticmethod
@@ -53,25 +56,24 @@ class MixedReplay:
 
   @staticmethod
   def _to_tensors(pool: dict) -> Transition:
-    return Transition(*(tf.constant(pool[k]) for k in Transition._fields))
+    return Transition(*(tf.nest.map_structure(tf.constant, pool[k]) for k in Transition._fields))
 
   def add(self, transitions: dict, prior: bool) -> None:
     """Adds `transitions` (pairing.FIELDS) to the prior or the online pool; whether each action
     is a demonstration follows from the pool and the intervention flags (`pairing.demonstrated`)."""
     name = 'prior' if prior else 'online'
-    self._pools[name] = pairing.concatenate([self._pools[name],
-                                             self._pool_arrays(transitions, prior)])
-    self._tensors[name] = self._to_tensors(self._pools[name])
+    added = self._to_tensors(self._pool_arrays(transitions, prior))
+    self._tensors[name] = tf.nest.map_structure(lambda pool, new: tf.concat([pool, new], 0),
+                                                self._tensors[name], added)
 
   def prior_only(self) -> 'MixedReplay':
     """A replay over this one's prior pool alone (e.g. behaviour cloning before RL)."""
     replay = MixedReplay(*self._dims, prior_fraction=1.0, seed=self._seed)
-    replay._pools['prior'] = self._pools['prior']
     replay._tensors['prior'] = self._tensors['prior']
     return replay
 
   def size(self, prior: bool) -> int:
-    return pairing.size(self._pools['prior' if prior else 'online'])
+    return int(self._tensors['prior' if prior else 'online'].reward.shape[0])
 
   def sample(self, batch_size: int, num_batches: int = 1) -> Transition:
     """[num_batches * batch_size] transitions; each consecutive chunk of `batch_size` holds the

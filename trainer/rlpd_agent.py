@@ -10,15 +10,24 @@ The recipe (Ball et al. 2023, used by the RLIF authors) on top of SAC:
 One `train(experience)` call consumes a `Transition` batch of leading size G*B, split into G chunks
 of B in order, and runs all of the above in one compiled graph. The actor and temperature updates
 use the last chunk, as RLPD does.
+
+Dict observations (camera images and vectors; the pixel learner, as in DrQ and RLPD's pixel agent):
+one convolutional encoder (trainer/encoder.py) turns an observation into features that the whole
+critic ensemble and the actor take. The critic loss trains it; the actor sees its features through
+`tf.stop_gradient`; the target critics have their own encoder, Polyak-averaged with them. Each
+train call first shifts every image of its batch at random (trainer/augmentation.py). With a flat
+observation none of this exists and the graph is the one it always was.
 """
 
 import math
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import tensorflow as tf
 from tf_agents.agents import tf_agent
 from tf_agents.trajectories import time_step as ts
 
+from trainer import augmentation
+from trainer import encoder as encoder_lib
 from trainer import fused_updates as fused_updates_lib
 from trainer import networks
 from trainer import transition_agent
@@ -69,6 +78,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
                bc_weight: float = 0.0,
                bc_actions: str = 'all',
                fused_updates: bool = True,
+               encoder: Optional[Mapping] = None,
                use_xla: bool = False,
                seed: Optional[int] = None,
                train_step_counter: Optional[tf.Variable] = None,
@@ -91,6 +101,8 @@ class RlpdAgent(transition_agent.TransitionAgent):
     `fused_updates` applies Adam and the Polyak target update with one TensorFlow kernel per
     variable (trainer/fused_updates.py; same variables, same math) instead of Keras' per-op
     graph; False is Keras' `apply_gradients` and a plain assign.
+    `encoder` (trainer/encoder.py `EncoderConfig` fields) lays out the pixel encoder of a dict
+    observation; ignored for a flat one.
     `use_xla` compiles the train step with XLA
     (jit_compile); off by default because on CPU the plain graph was ~10% faster
     (benchmarks/trainer_benchmark.py). XLA draws different random numbers for the same seed.
@@ -98,7 +110,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
     that is part of the checkpoint); None means random.
     """
     tf.Module.__init__(self, name=name)
-    _, action_dim = networks.check_flat_specs(time_step_spec, action_spec)
+    action_dim = networks.check_specs(time_step_spec, action_spec)
     if not 1 <= num_min_critics <= num_critics:
       raise ValueError(f'need 1 <= num_min_critics <= num_critics, got {num_min_critics}, '
                        f'{num_critics}')
@@ -119,14 +131,24 @@ class RlpdAgent(transition_agent.TransitionAgent):
     self._target_entropy = (-action_dim / 2.0 if target_entropy is None else float(target_entropy))
 
     observation_spec = time_step_spec.observation
+    # What the critics and the actor take: the observation itself, or the encoder's features.
+    feature_spec = observation_spec
+    self._encoder = self._target_encoder = None
+    config = encoder_lib.EncoderConfig.from_settings(encoder)  # checked even when unused
+    if isinstance(observation_spec, dict):
+      self._encoder = encoder_lib.ObservationEncoder(observation_spec, config, seed=seed,
+                                                     name='Encoder')
+      self._target_encoder = encoder_lib.ObservationEncoder(observation_spec, config, seed=seed,
+                                                            name='TargetEncoder')
+      feature_spec = self._encoder.output_spec
     self._critic = networks.EnsembleCriticNetwork(
-        (observation_spec, action_spec), num_critics, critic_hidden, seed=seed,
+        (feature_spec, action_spec), num_critics, critic_hidden, seed=seed,
         name='EnsembleCritic')
     self._target_critic = networks.EnsembleCriticNetwork(
-        (observation_spec, action_spec), num_critics, critic_hidden, seed=seed,
+        (feature_spec, action_spec), num_critics, critic_hidden, seed=seed,
         name='TargetEnsembleCritic')
     self._actor = networks.TanhGaussianActorNetwork(
-        observation_spec, action_spec, actor_hidden,
+        feature_spec, action_spec, actor_hidden,
         seed=None if seed is None else seed + 1000, name='Actor')
     self._log_alpha = tf.Variable(math.log(initial_temperature), dtype=tf.float32,
                                   name='log_alpha')
@@ -134,7 +156,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
     # so that calling `initialize()` after a checkpoint restore cannot overwrite restored targets.
     self._polyak_update(tau=1.0)
 
-    self._critic_optimizer = _adam(critic_learning_rate, self._critic.trainable_variables)
+    self._critic_optimizer = _adam(critic_learning_rate, self._critic_variables())
     self._actor_optimizer = _adam(actor_learning_rate, self._actor.trainable_variables)
     self._temperature_optimizer = _adam(temperature_learning_rate, [self._log_alpha])
     if self._fused_updates:
@@ -144,7 +166,10 @@ class RlpdAgent(transition_agent.TransitionAgent):
     self._rng = (tf.random.Generator.from_non_deterministic_state() if seed is None
                  else tf.random.Generator.from_seed(seed))
 
-    self._finish_init(time_step_spec, action_spec, self._actor, train_step_counter, use_xla)
+    policy_network = (self._actor if self._encoder is None else
+                      encoder_lib.EncodedActorNetwork(self._encoder, self._actor,
+                                                      observation_spec))
+    self._finish_init(time_step_spec, action_spec, policy_network, train_step_counter, use_xla)
 
   # ------------------------------------------------------------------------------------------
   # What a caller (or a checkpoint) may want to reach.
@@ -159,7 +184,19 @@ class RlpdAgent(transition_agent.TransitionAgent):
 
   @property
   def actor_network(self) -> networks.TanhGaussianActorNetwork:
+    """The actor on features (the observation itself when flat; see `encoder`)."""
     return self._actor
+
+  @property
+  def encoder(self) -> Optional[encoder_lib.ObservationEncoder]:
+    """The encoder of dict observations that the critics train and the actor reads; None for a
+    flat observation."""
+    return self._encoder
+
+  @property
+  def target_encoder(self) -> Optional[encoder_lib.ObservationEncoder]:
+    """The target critics' encoder (Polyak-averaged with them); None for a flat observation."""
+    return self._target_encoder
 
   @property
   def log_alpha(self) -> tf.Variable:
@@ -222,14 +259,14 @@ class RlpdAgent(transition_agent.TransitionAgent):
     return self._temperature_loss_from_log_prob(log_prob)
 
   def _critic_loss_and_metrics(self, transition, next_action, next_log_prob, target_members):
-    next_q, _ = self._target_critic((transition.next_observation, next_action),
-                                    members=target_members)
+    next_q, _ = self._target_critic((self._target_features(transition.next_observation),
+                                     next_action), members=target_members)
     next_value = tf.reduce_min(next_q, axis=0)
     if self._backup_entropy:
       next_value -= tf.exp(self._log_alpha) * next_log_prob
     target_q = tf.stop_gradient(
         transition.reward + self._gamma * transition.discount * next_value)
-    q, _ = self._critic((transition.observation, transition.action))
+    q, _ = self._critic((self._critic_features(transition.observation), transition.action))
     loss = tf.reduce_mean(tf.square(q - target_q))
     metrics = {
         'critic_loss': loss,
@@ -240,9 +277,10 @@ class RlpdAgent(transition_agent.TransitionAgent):
     return loss, metrics
 
   def _actor_loss_and_log_prob(self, observation, seed, data_action=None, demonstrated=None):
-    mean, log_std = self._actor.mean_and_log_std(observation)
+    features = self._actor_features(observation)
+    mean, log_std = self._actor.mean_and_log_std(features)
     action, log_prob = networks.tanh_gaussian_sample(mean, log_std, seed)
-    q, _ = self._critic((observation, action))
+    q, _ = self._critic((features, action))
     alpha = tf.stop_gradient(tf.exp(self._log_alpha))
     loss = tf.reduce_mean(alpha * log_prob - tf.reduce_mean(q, axis=0))
     if self._bc_weight > 0 and data_action is not None:
@@ -260,8 +298,35 @@ class RlpdAgent(transition_agent.TransitionAgent):
     return tf.reduce_mean(-self._log_alpha * tf.stop_gradient(log_prob + self._target_entropy))
 
   def _sample_actions(self, observation, seed):
-    mean, log_std = self._actor.mean_and_log_std(observation)
+    mean, log_std = self._actor.mean_and_log_std(self._actor_features(observation))
     return networks.tanh_gaussian_sample(mean, log_std, seed)
+
+  # What the networks take: a flat observation itself; a dict observation's encoder features.
+  def _critic_features(self, observation):
+    """The online critics' input; the critic loss's gradient reaches the encoder."""
+    return observation if self._encoder is None else self._encoder(observation)
+
+  def _target_features(self, observation):
+    return observation if self._target_encoder is None else self._target_encoder(observation)
+
+  def _actor_features(self, observation):
+    """The actor's input (and the critics' in the actor loss): the encoder's features without
+    their gradient, so only the critic loss shapes the encoder (DrQ, RLPD's pixel agent)."""
+    return (observation if self._encoder is None
+            else tf.stop_gradient(self._encoder(observation)))
+
+  def _augment(self, experience: Transition) -> Transition:
+    """The batch with every image of observation and next observation randomly shifted."""
+    pad, fields = self._encoder.config.image_shift, self._encoder.image_fields
+    if not pad or not fields:
+      return experience
+    seed = self._draw_seed()
+    return experience._replace(
+        observation=augmentation.augment_observation(
+            experience.observation, fields, pad, tf.random.experimental.stateless_fold_in(seed, 0)),
+        next_observation=augmentation.augment_observation(
+            experience.next_observation, fields, pad,
+            tf.random.experimental.stateless_fold_in(seed, 1)))
 
   def _draw_seed(self) -> tf.Tensor:
     return self._rng.make_seeds(1)[:, 0]
@@ -274,13 +339,24 @@ class RlpdAgent(transition_agent.TransitionAgent):
   # ------------------------------------------------------------------------------------------
   # Updates.
 
+  def _critic_variables(self) -> list:
+    """What the critic loss trains: the critics, and the encoder of dict observations."""
+    if self._encoder is None:
+      return self._critic.trainable_variables
+    return self._critic.trainable_variables + self._encoder.trainable_variables
+
+  def _target_critic_variables(self) -> list:
+    """The targets of `_critic_variables`, in the same order."""
+    if self._target_encoder is None:
+      return self._target_critic.trainable_variables
+    return self._target_critic.trainable_variables + self._target_encoder.trainable_variables
+
   def _polyak_update(self, tau: float):
+    targets, onlines = self._target_critic_variables(), self._critic_variables()
     if self._fused_updates and tau < 1.0:
-      fused_updates_lib.polyak_update(self._target_critic.trainable_variables,
-                                      self._critic.trainable_variables, tau)
+      fused_updates_lib.polyak_update(targets, onlines, tau)
       return
-    for target, online in zip(self._target_critic.trainable_variables,
-                              self._critic.trainable_variables):
+    for target, online in zip(targets, onlines):
       target.assign(tau * online + (1.0 - tau) * target)
 
   def _apply(self, optimizer, gradients, variables):
@@ -290,7 +366,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
       optimizer.apply_gradients(zip(gradients, variables))
 
   def _critic_update(self, transition, next_action, next_log_prob, target_members):
-    variables = self._critic.trainable_variables
+    variables = self._critic_variables()
     with tf.GradientTape(watch_accessed_variables=False) as tape:
       tape.watch(variables)
       loss, metrics = self._critic_loss_and_metrics(transition, next_action, next_log_prob,
@@ -322,6 +398,8 @@ class RlpdAgent(transition_agent.TransitionAgent):
     return actor_loss, temperature_loss, log_prob
 
   def _train_step(self, experience: Transition) -> tf_agent.LossInfo:
+    if self._encoder is not None:
+      experience = self._augment(experience)
     num_chunks = self._critic_updates_per_step
     chunks = tf.nest.map_structure(
         lambda t: tf.reshape(t, [num_chunks, -1] + t.shape[1:].as_list()), experience)
@@ -343,8 +421,8 @@ class RlpdAgent(transition_agent.TransitionAgent):
                                (tf.constant(0), no_metrics), parallel_iterations=1)
     metrics = dict(metrics)
 
-    actor_args = (chunks.observation[-1], seeds[:, 2], chunks.action[-1],
-                  chunks.demonstrated[-1])
+    actor_args = (tf.nest.map_structure(lambda t: t[-1], chunks.observation), seeds[:, 2],
+                  chunks.action[-1], chunks.demonstrated[-1])
     alpha = tf.exp(self._log_alpha)
     if self._actor_update_after > 0:
       actor_loss, temperature_loss, log_prob = tf.cond(

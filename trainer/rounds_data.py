@@ -48,14 +48,24 @@ def find_version_dir(data_dir: str, dataset: str) -> str:
 
 
 class RlifDataset:
-  """A dataset on disk; `rounds()` re-reads its metadata, so new rounds appear as committed."""
+  """A dataset on disk; `rounds()` re-reads its metadata, so new rounds appear as committed.
+
+  `observation_spec` is an int D (one flat float32 vector) or, for a dict observation (raw format
+  v2), its sorted `pipeline.schema.ObservationField`s: uint8 camera images, which the learners
+  encode (the pixel learner, trainer/encoder.py), and float32 vectors.
+  """
 
   def __init__(self, data_dir: str, dataset: str):
     self.data_dir, self.name = data_dir, dataset
     self.version_dir = find_version_dir(data_dir, dataset)
     builder = self._builder()
     self._check_schema(builder.info.features)
-    self.observation_dim, self.action_dim = sc.dims_of_features(builder.info.features)
+    self.observation_spec, self.action_dim = sc.dims_of_features(builder.info.features)
+
+  @property
+  def observation_dim(self) -> sc.ObservationSpec:
+    """The name callers used before dict observations: `observation_spec`."""
+    return self.observation_spec
 
   def _builder(self):
     import tensorflow_datasets as tfds
@@ -70,16 +80,21 @@ class RlifDataset:
     if missing:
       raise DatasetError(f'{self.version_dir}: steps lack {missing}; the trainer needs '
                          f'{list(REQUIRED_STEP_FIELDS)} (write the data with pipeline.main)')
-    if sc.has_dict_observation(features):  # raw format v2
+    fields = [sc.ACTION]
+    if sc.has_dict_observation(features):  # raw format v2: the pixel learner encodes images
       observation, _ = sc.dims_of_features(features)
-      raise DatasetError(
-          f'{self.version_dir}: steps/{sc.OBSERVATION} is a dict '
-          f'{sc.describe_observation(observation)}; '
-          + ('image observations need the pixel learner (not yet available)'
-             if any(f.is_image for f in observation) else
-             'the learners take one flat vector observation (dict observations are not '
-             'supported yet)'))
-    for field in (sc.OBSERVATION, sc.ACTION):
+      dtypes = {f.name: steps[sc.OBSERVATION][f.name].np_dtype for f in observation}
+      odd = [f for f in observation
+             if not (f.is_image and dtypes[f.name] == np.uint8
+                     or len(f.shape) == 1 and dtypes[f.name] == np.float32)]
+      if odd:
+        raise DatasetError(
+            f'{self.version_dir}: steps/{sc.OBSERVATION} is a dict '
+            f'{sc.describe_observation(observation)} whose fields {[f.name for f in odd]} are '
+            'neither uint8 [H, W, C] images nor float32 vectors, the two kinds the learners take')
+    else:
+      fields.insert(0, sc.OBSERVATION)
+    for field in fields:
       if len(steps[field].shape) != 1:
         raise DatasetError(f'{self.version_dir}: steps/{field} has shape {steps[field].shape}; '
                            'expected a flat vector')
@@ -105,7 +120,7 @@ class RlifDataset:
                          f'{self.rounds()})')
     parts, episodes = [], 0
     if builder.info.splits[split].num_examples == 0:
-      return RoundData(round_index, pairing.empty(self.observation_dim, self.action_dim), 0)
+      return RoundData(round_index, pairing.empty(self.observation_spec, self.action_dim), 0)
     ds = builder.as_dataset(split=split, shuffle_files=False)
     ds = ds.map(lambda ep: (ep[sc.EPISODE_METADATA][sc.EPISODE_ID],
                             tf.data.Dataset.get_single_element(ep[sc.STEPS].batch(1 << 20))),
@@ -116,10 +131,22 @@ class RlifDataset:
         raise DatasetError(f'{self.version_dir}: round {round_index}, episode '
                            f'{episode_id.decode()}: reward holds NaN/inf at steps '
                            f'{np.flatnonzero(~np.isfinite(rewards)).tolist()[:10]}')
-      for field in (sc.OBSERVATION, sc.ACTION, sc.DISCOUNT):
-        if not np.isfinite(steps[field][:-1]).all():
+      for field, values in _checked_for_finite(steps):
+        if not np.isfinite(values[:-1]).all():
           raise DatasetError(f'{self.version_dir}: round {round_index}, episode '
                              f'{episode_id.decode()}: {field} holds NaN/inf')
       parts.append(pairing.episode_transitions(steps))
       episodes += 1
     return RoundData(round_index, pairing.concatenate(parts), episodes)
+
+
+def _checked_for_finite(steps: dict) -> list:
+  """(name, values) of the step fields that must be finite: observation (a dict observation's
+  vector fields; uint8 images always are), action and discount."""
+  observation = steps[sc.OBSERVATION]
+  if isinstance(observation, dict):
+    fields = [(f'{sc.OBSERVATION}/{name}', value) for name, value in sorted(observation.items())
+              if value.dtype != np.uint8]
+  else:
+    fields = [(sc.OBSERVATION, observation)]
+  return fields + [(sc.ACTION, steps[sc.ACTION]), (sc.DISCOUNT, steps[sc.DISCOUNT])]

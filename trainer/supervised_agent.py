@@ -3,14 +3,20 @@
 The agent fits pi(a|s) to the dataset's actions by maximum likelihood. Which steps it sees (BC:
 the prior data; HG-DAgger: prior data plus the expert's takeover steps) is decided by the data
 fed to `train`, never here. It reads only `observation` and `action` of a `Transition`.
+
+Dict observations (camera images and vectors): the actor reads the features of a convolutional
+encoder (trainer/encoder.py), trained by the same loss (there is no critic to train it), on
+randomly shifted images (trainer/augmentation.py), as the RL learners' critics are.
 """
 
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import tensorflow as tf
 from tf_agents.agents import tf_agent
 from tf_agents.trajectories import time_step as ts
 
+from trainer import augmentation
+from trainer import encoder as encoder_lib
 from trainer import networks
 from trainer import transition_agent
 from trainer.transition import Transition
@@ -37,22 +43,46 @@ class SupervisedAgent(transition_agent.TransitionAgent):
                actor_hidden: Sequence[int] = (256, 256, 256),
                learning_rate: float = 3e-4,
                entropy_coefficient: float = 1e-3,
+               encoder: Optional[Mapping] = None,
                use_xla: bool = False,
                seed: Optional[int] = None,
                train_step_counter: Optional[tf.Variable] = None,
                name: str = 'SupervisedAgent'):
     tf.Module.__init__(self, name=name)
-    networks.check_flat_specs(time_step_spec, action_spec)
+    networks.check_specs(time_step_spec, action_spec)
     self._entropy_coefficient = entropy_coefficient
+    observation_spec = feature_spec = time_step_spec.observation
+    self._encoder = self._rng = None
+    config = encoder_lib.EncoderConfig.from_settings(encoder)  # checked even when unused
+    if isinstance(observation_spec, dict):
+      self._encoder = encoder_lib.ObservationEncoder(observation_spec, config, seed=seed,
+                                                     name='Encoder')
+      feature_spec = self._encoder.output_spec
+      self._rng = (tf.random.Generator.from_non_deterministic_state() if seed is None
+                   else tf.random.Generator.from_seed(seed))
     self._actor = networks.TanhGaussianActorNetwork(
-        time_step_spec.observation, action_spec, actor_hidden, seed=seed, name='Actor')
+        feature_spec, action_spec, actor_hidden, seed=seed, name='Actor')
     self._optimizer = tf.keras.optimizers.Adam(learning_rate, jit_compile=False)
-    self._optimizer.build(self._actor.trainable_variables)  # No variable creation under XLA.
-    self._finish_init(time_step_spec, action_spec, self._actor, train_step_counter, use_xla)
+    self._optimizer.build(self._variables())  # No variable creation under XLA.
+    policy_network = (self._actor if self._encoder is None else
+                      encoder_lib.EncodedActorNetwork(self._encoder, self._actor,
+                                                      observation_spec))
+    self._finish_init(time_step_spec, action_spec, policy_network, train_step_counter, use_xla)
 
   @property
   def actor_network(self) -> networks.TanhGaussianActorNetwork:
+    """The actor on features (the observation itself when flat; see `encoder`)."""
     return self._actor
+
+  @property
+  def encoder(self) -> Optional[encoder_lib.ObservationEncoder]:
+    """The encoder of dict observations, trained with the actor; None for a flat observation."""
+    return self._encoder
+
+  def _variables(self) -> list:
+    if self._encoder is None:
+      return self._actor.trainable_variables
+    return self._actor.trainable_variables + self._encoder.trainable_variables
 
   @property
   def optimizer(self) -> tf.keras.optimizers.Optimizer:
@@ -63,6 +93,8 @@ class SupervisedAgent(transition_agent.TransitionAgent):
     return loss
 
   def _loss_and_metrics(self, observation, action):
+    if self._encoder is not None:
+      observation = self._encoder(observation)
     mean, log_std = self._actor.mean_and_log_std(observation)
     log_likelihood = tf.reduce_mean(networks.tanh_gaussian_log_prob(mean, log_std, action))
     entropy_proxy = tf.reduce_mean(tf.reduce_sum(log_std, axis=-1))
@@ -76,10 +108,15 @@ class SupervisedAgent(transition_agent.TransitionAgent):
     return loss, metrics
 
   def _train_step(self, experience: Transition) -> tf_agent.LossInfo:
-    variables = self._actor.trainable_variables
+    variables = self._variables()
+    observation = experience.observation
+    if self._encoder is not None and self._encoder.config.image_shift:
+      observation = augmentation.augment_observation(
+          observation, self._encoder.image_fields, self._encoder.config.image_shift,
+          self._rng.make_seeds(1)[:, 0])
     with tf.GradientTape(watch_accessed_variables=False) as tape:
       tape.watch(variables)
-      loss, metrics = self._loss_and_metrics(experience.observation, experience.action)
+      loss, metrics = self._loss_and_metrics(observation, experience.action)
     self._optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
     self.train_step_counter.assign_add(1)
     return tf_agent.LossInfo(loss=loss, extra=metrics)

@@ -84,13 +84,14 @@ class TrainLoop:
         else loop_settings.get('prior_fraction', learners.DEFAULT_PRIOR_FRACTION))
     self.actor_warm_start = int(loop_settings.get('actor_warm_start', 0))
     self._actor_hidden = agent_settings.get('actor_hidden')
+    self._encoder_settings = agent_settings.get('encoder')
     # Set by a caller that gives the actor its start itself (sim.loop copies the run's shared
     # initial policy): the warm start is then skipped.
     self.actor_initialised = False
-    self.agent = entry.make_agent(self.data.observation_dim, self.data.action_dim,
+    self.agent = entry.make_agent(self.data.observation_spec, self.data.action_dim,
                                   seed=config.seed, **agent_settings)
     self.updates_per_call = int(getattr(self.agent, 'critic_updates_per_step', 1))
-    self.replay = replay_lib.MixedReplay(self.data.observation_dim, self.data.action_dim,
+    self.replay = replay_lib.MixedReplay(self.data.observation_spec, self.data.action_dim,
                                          self.prior_fraction, seed=config.seed)
     self.schedule = Schedule()
     self._schedule_var = tf.Variable('', dtype=tf.string, trainable=False)
@@ -182,7 +183,8 @@ class TrainLoop:
     prior = self.replay.prior_only()
     metrics = warm_start.warm_start(
         self.agent, lambda: prior.sample(self.config.batch_size), self.actor_warm_start,
-        self.data.observation_dim, self.data.action_dim, self._actor_hidden, self.config.seed)
+        self.data.observation_spec, self.data.action_dim, self._actor_hidden, self.config.seed,
+        encoder=self._encoder_settings)
     self.actor_initialised = True
     self.log(f'actor warm-started by {self.actor_warm_start} BC updates on the prior data '
              f'({time.perf_counter() - start:.0f} s, bc_loss {metrics.get("bc_loss", 0):.3g})')

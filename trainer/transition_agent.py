@@ -1,5 +1,6 @@
 """The TF-Agents wiring shared by the learners: a `TFAgent` that trains on `Transition` batches
-and acts with a tanh-Gaussian actor network's policies."""
+and acts with a tanh-Gaussian actor network's policies (for dict observations, the encoder then
+the actor: trainer/encoder.py `EncodedActorNetwork`)."""
 
 from typing import Optional
 
@@ -13,8 +14,10 @@ from trainer.transition import Transition
 class TransitionAgent(tf_agent.TFAgent):
   """Subclasses build their networks, then call `_finish_init`, and implement `_train_step`."""
 
-  def _finish_init(self, time_step_spec, action_spec, actor: networks.TanhGaussianActorNetwork,
+  def _finish_init(self, time_step_spec, action_spec, actor,
                    train_step_counter: Optional[tf.Variable], use_xla: bool) -> None:
+    """`actor`: the policy's network on the observation itself (a `TanhGaussianActorNetwork`,
+    or an `EncodedActorNetwork` for dict observations)."""
     if train_step_counter is None:
       train_step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name='train_step')
     policy, collect_policy = networks.actor_policies(time_step_spec, action_spec, actor)
@@ -26,9 +29,11 @@ class TransitionAgent(tf_agent.TFAgent):
     self._train_step_fn = tf.function(self._train_step, jit_compile=use_xla)
 
   @classmethod
-  def from_dims(cls, observation_dim: int, action_dim: int, **kwargs):
-    """An agent for flat float32 observations and actions in [-1, 1]^action_dim."""
-    time_step_spec, action_spec = networks.specs_from_dims(observation_dim, action_dim)
+  def from_dims(cls, observation, action_dim: int, **kwargs):
+    """An agent for a dataset's observation spec (an int D for flat float32 observations, or the
+    fields of a dict observation: `networks.observation_tensor_spec`) and actions in
+    [-1, 1]^action_dim."""
+    time_step_spec, action_spec = networks.specs_from_dims(observation, action_dim)
     return cls(time_step_spec, action_spec, **kwargs)
 
   def _train_step(self, experience: Transition) -> tf_agent.LossInfo:

@@ -9,31 +9,60 @@ from scratch when the learner's settings ask for it (`actor_warm_start` BC updat
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping, Optional
 
 from trainer import learners
 
 
+def _check_layout(source, targets, what: str) -> None:
+  shapes = [w.shape for w in source.get_weights()]
+  for target in targets:
+    if [w.shape for w in target.get_weights()] != shapes:
+      raise ValueError(f'cannot warm-start: the two {what} differ in layout (set the same '
+                       f'{"actor_hidden" if what == "actors" else "encoder"})')
+
+
 def copy_actor(source, target) -> None:
-  """`source.actor_network`'s weights into `target.actor_network` (the same layout)."""
-  weights = source.actor_network.get_weights()
-  if [w.shape for w in target.actor_network.get_weights()] != [w.shape for w in weights]:
-    raise ValueError('cannot warm-start: the two actors differ in layout (set the same '
-                     'actor_hidden)')
-  target.actor_network.set_weights(weights)
+  """`source.actor_network`'s weights into `target.actor_network` (the same layout). With dict
+  observations the actor reads an encoder's features, so `source.encoder` is copied too: into
+  `target.encoder` and, for an RL learner, its target critics' `target_encoder` (which starts
+  equal to the online one, as at construction). Nothing is copied unless everything fits."""
+  source_encoder, target_encoder = (getattr(source, 'encoder', None),
+                                    getattr(target, 'encoder', None))
+  if (source_encoder is None) != (target_encoder is None):
+    raise ValueError('cannot warm-start: one agent encodes dict observations, the other not')
+  pairs = [(source.actor_network, [target.actor_network], 'actors')]
+  if source_encoder is not None:
+    encoders = [target_encoder]
+    if getattr(target, 'target_encoder', None) is not None:
+      encoders.append(target.target_encoder)
+    pairs.append((source_encoder, encoders, 'encoders'))
+  for source_network, targets, what in pairs:
+    _check_layout(source_network, targets, what)
+  for source_network, targets, _ in pairs:
+    weights = source_network.get_weights()
+    for target_network in targets:
+      target_network.set_weights(weights)
 
 
-def behaviour_cloning_agent(observation_dim: int, action_dim: int, actor_hidden, seed: int):
-  """A BC agent (configs/bc.toml) whose actor has `actor_hidden`, the RL actor's layout."""
-  settings = learners.load_settings('bc', overrides={'actor_hidden': list(actor_hidden)})
-  return learners.LEARNERS['bc'].make_agent(observation_dim, action_dim, seed=seed, **settings)
+def behaviour_cloning_agent(observation, action_dim: int, actor_hidden, seed: int,
+                            encoder: Optional[Mapping] = None):
+  """A BC agent (configs/bc.toml) whose actor has `actor_hidden`, the RL actor's layout, and,
+  given one, the RL learner's `encoder` settings. `observation`: the dataset's observation spec
+  (an int D, or a dict observation's fields)."""
+  overrides = {'actor_hidden': list(actor_hidden)}
+  if encoder is not None:
+    overrides['encoder'] = dict(encoder)
+  settings = learners.load_settings('bc', overrides=overrides)
+  return learners.LEARNERS['bc'].make_agent(observation, action_dim, seed=seed, **settings)
 
 
-def warm_start(agent, sample_prior: Callable, num_updates: int, observation_dim: int,
-               action_dim: int, actor_hidden, seed: int) -> dict:
+def warm_start(agent, sample_prior: Callable, num_updates: int, observation, action_dim: int,
+               actor_hidden, seed: int, encoder: Optional[Mapping] = None) -> dict:
   """Trains a BC agent for `num_updates` on batches from `sample_prior()` (prior data only) and
-  copies its actor into `agent`. Returns the last BC metrics."""
-  bc = behaviour_cloning_agent(observation_dim, action_dim, actor_hidden, seed)
+  copies its actor (and encoder, for dict observations) into `agent`. Returns the last BC
+  metrics."""
+  bc = behaviour_cloning_agent(observation, action_dim, actor_hidden, seed, encoder)
   metrics = {}
   for _ in range(num_updates):
     metrics = bc.train(sample_prior()).extra

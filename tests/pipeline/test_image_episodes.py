@@ -103,15 +103,20 @@ def test_image_episodes_go_through_a_round_bit_exact(tmp_path, runner):
     check_episode_bit_exact(stored[ep['metadata']['episode_id']], ep)
 
 
-def test_the_trainer_refuses_an_image_dataset_clearly(tmp_path):
+def test_the_trainer_reads_an_image_dataset(tmp_path):
   from trainer import rounds_data  # a join between two stages: the pipeline's output, read
   inputs, out = str(tmp_path / 'raw'), str(tmp_path / 'out')
-  write(inputs, 'ep.npz', episode(0))
+  ep = episode(0)
+  write(inputs, 'ep.npz', ep)
   round_job.run_round([os.path.join(inputs, '*')], out, 'cams', 0, runner='plain')
-  with pytest.raises(rounds_data.DatasetError,
-                     match=r'camera: 16x16x3 uint8 image.*image observations need the pixel '
-                           r'learner \(not yet available\)'):
-    rounds_data.RlifDataset(out, 'cams')
+  data = rounds_data.RlifDataset(out, 'cams')
+  assert data.observation_spec == (sc.ObservationField('camera', CAMERA),
+                                   sc.ObservationField('state', (STATE_DIM,)))
+  transitions = data.load_round(0).transitions
+  np.testing.assert_array_equal(transitions['observation']['camera'],
+                                ep['observations']['camera'][:-1])
+  np.testing.assert_array_equal(transitions['next_observation']['camera'],
+                                ep['observations']['camera'][1:])
 
 
 def test_takeover_drop_segments_keep_their_frames(tmp_path):

@@ -79,3 +79,33 @@ def test_expert_labelled_takes_the_label_or_the_humans_action_and_drops_the_rest
   # Step 2: the policy acted, no label: dropped. Step 3: label wins over the executed action.
   np.testing.assert_array_equal(out['observation'][:, 0], [0, 1, 3])
   np.testing.assert_allclose(out['action'][:, 0], [0.9, 0.2, 0.7])
+
+
+def test_dict_observations_pair_field_by_field_and_images_stay_uint8():
+  T = 4
+  frames = np.arange(T + 1, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
+  obs = {'camera': frames, 'state': np.arange(T + 1, dtype=np.float64)[:, None] * [1.0, -1.0]}
+  raw = RawEpisode(observations=obs, actions=np.zeros((T, 1), np.float32),
+                   interventions=np.array([0, 1, 1, 0], bool), policy_actions=None,
+                   terminated=False, metadata={'episode_id': 'e'}, source='e')
+  steps = rl.relabel(raw)[0].steps
+  t = pairing.episode_transitions(steps)
+  assert t['observation']['camera'].dtype == np.uint8
+  assert t['observation']['state'].dtype == np.float32
+  np.testing.assert_array_equal(t['observation']['camera'][:, 0, 0, 0], [0, 1, 2, 3])
+  np.testing.assert_array_equal(t['next_observation']['camera'][:, 0, 0, 0], [1, 2, 3, 4])
+  np.testing.assert_array_equal(t['next_observation']['state'][:, 1], [-1, -2, -3, -4])
+  np.testing.assert_array_equal(t['reward'], [-1, 0, 0, 0])
+
+  both = pairing.concatenate([t, t])
+  assert both['observation']['camera'].shape == (8, 2, 2, 3) and pairing.size(both) == 8
+  kept = pairing.select(both, both['is_intervention'])
+  np.testing.assert_array_equal(kept['observation']['camera'][:, 0, 0, 0], [1, 2, 1, 2])
+  np.testing.assert_array_equal(kept['next_observation']['state'][:, 0], [2, 3, 2, 3])
+
+  empty = pairing.episode_transitions({k: v[:1] if not isinstance(v, dict) else
+                                       {n: f[:1] for n, f in v.items()}
+                                       for k, v in steps.items()})
+  assert empty['observation']['camera'].shape == (0, 2, 2, 3)
+  assert empty['observation']['camera'].dtype == np.uint8
+  assert empty['next_observation']['state'].shape == (0, 2)

@@ -69,3 +69,28 @@ def test_demonstrated_flags_follow_the_pool_and_the_takeovers():
   np.testing.assert_array_equal(demo[reward == 1.0], 1.0)
   np.testing.assert_array_equal(demo[reward == -1.0], (obs[reward == -1.0] % 3 == 0))
   assert 0 < demo[reward == -1.0].sum() < (reward == -1.0).sum()  # both kinds were drawn
+
+
+def test_dict_observations_are_sampled_field_by_field_with_images_as_uint8():
+  from pipeline import schema as sc
+  spec = (sc.ObservationField('camera', (3, 3, 1)), sc.ObservationField('state', (2,)))
+  r = replay.MixedReplay(spec, 1, 0.5, seed=0)
+  for label, n, prior in ((1.0, 6, True), (-1.0, 4, False)):
+    index = np.arange(n)
+    transitions = pool(n, label)
+    transitions['observation'] = {
+        'camera': np.broadcast_to(index[:, None, None, None], (n, 3, 3, 1)).astype(np.uint8),
+        'state': np.stack([index, index * label], -1).astype(np.float32)}
+    transitions['next_observation'] = {
+        'camera': transitions['observation']['camera'] + 1,
+        'state': transitions['observation']['state'] + 1}
+    r.add(transitions, prior=prior)
+  batch = r.sample(8, num_batches=3)
+  camera, state = batch.observation['camera'].numpy(), batch.observation['state'].numpy()
+  assert camera.dtype == np.uint8 and camera.shape == (24, 3, 3, 1)
+  assert state.dtype == np.float32 and state.shape == (24, 2)
+  # Every field of a sample comes from the same transition.
+  np.testing.assert_array_equal(camera[:, 1, 1, 0], state[:, 0])
+  np.testing.assert_array_equal(state[:, 1], state[:, 0] * batch.reward.numpy())
+  np.testing.assert_array_equal(batch.next_observation['camera'].numpy(), camera + 1)
+  assert (batch.reward.numpy().reshape(3, 8) == 1.0).sum(1).tolist() == [4, 4, 4]

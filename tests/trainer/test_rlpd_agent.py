@@ -9,6 +9,7 @@ from tf_agents.policies import policy_saver
 from tf_agents.specs import tensor_spec
 from tf_agents.trajectories import time_step as ts
 
+from pipeline import schema as sc
 from tests.trainer.test_networks import np_actor_mean_log_std
 from tests.trainer.test_networks import np_critic
 from tests.trainer.test_networks import np_tanh_gaussian
@@ -356,3 +357,136 @@ def test_checkpoints_restore_across_fused_and_plain_updates(tmp_path):
   for a, b in zip(fused.variables, plain.variables):
     np.testing.assert_array_equal(a.numpy(), b.numpy())
   assert np.isfinite(float(fused.train(make_batch(8)).loss))
+
+
+# ---------------------------------------------------------------------------------------------
+# Dict observations (the pixel learner): one encoder shared by the critics and the actor.
+
+PIXEL_SPEC = (sc.ObservationField('camera', (12, 12, 3)), sc.ObservationField('state', (OBS_DIM,)))
+PIXEL_ENCODER = {'filters': 4, 'strides': [2, 1], 'features': 5, 'image_shift': 2}
+
+
+def make_pixel_agent(**kwargs):
+  settings = dict(num_critics=3, num_min_critics=2, critic_hidden=(8,), actor_hidden=(8,),
+                  seed=0, use_xla=False, encoder=PIXEL_ENCODER)
+  settings.update(kwargs)
+  return RlpdAgent.from_dims(PIXEL_SPEC, ACT_DIM, **settings)
+
+
+def pixel_observation(rng, size):
+  return {'camera': tf.constant(rng.integers(0, 256, (size, 12, 12, 3), dtype=np.uint8)),
+          'state': tf.constant(rng.normal(size=(size, OBS_DIM)).astype(np.float32))}
+
+
+def make_pixel_batch(size, seed=0, **kwargs):
+  rng = np.random.default_rng(seed + 100)
+  return make_batch(size, seed, **kwargs)._replace(
+      observation=pixel_observation(rng, size), next_observation=pixel_observation(rng, size))
+
+
+def test_a_dict_observation_gets_one_encoder_for_the_critics_and_the_actor():
+  agent = make_pixel_agent()
+  spec = agent.training_data_spec.observation
+  assert spec['camera'].dtype == tf.uint8 and spec['camera'].shape == (12, 12, 3)
+  assert spec['state'].dtype == tf.float32 and spec['state'].shape == (OBS_DIM,)
+  assert agent.encoder.output_dim == 5 + OBS_DIM  # the camera's features, then the state
+  assert agent.actor_network.input_tensor_spec.shape == (8,)
+  assert agent.critic_network.input_tensor_spec[0].shape == (8,)
+  policy_variables = {id(v) for v in agent.policy.variables()}
+  assert {id(v) for v in agent.encoder.variables} <= policy_variables  # exported with the actor
+  assert not {id(v) for v in agent.target_encoder.variables} & policy_variables
+  for online, target in zip(agent.encoder.variables, agent.target_encoder.variables):
+    assert online is not target
+    np.testing.assert_array_equal(online.numpy(), target.numpy())  # targets start equal
+  assert make_agent().encoder is None and make_agent().target_encoder is None  # flat: none
+
+
+def test_critic_loss_reads_the_target_encoder_for_the_target_and_the_online_one_elsewhere():
+  agent = make_pixel_agent()
+  randomize(agent.critic_network, seed=1)
+  randomize(agent.target_encoder, seed=2)  # so that using the wrong encoder shows
+  batch = make_pixel_batch(5)
+  members = [0, 2]
+  loss = agent.critic_loss(batch, target_members=tf.constant(members), seed=SEED)
+  features = agent.encoder(batch.observation).numpy()
+  next_features = agent.encoder(batch.next_observation).numpy()  # a' ~ pi(.|s') sees these
+  next_target_features = agent.target_encoder(batch.next_observation).numpy()
+  mean, log_std = np_actor_mean_log_std(agent.actor_network, next_features)
+  next_action, _ = np_tanh_gaussian(mean, log_std,
+                                    tf.random.stateless_normal(mean.shape, SEED).numpy())
+  next_q = np_critic(agent.target_critic_network, next_target_features, next_action)[members]
+  target = batch.reward.numpy() + 0.99 * batch.discount.numpy() * next_q.min(0)
+  q = np_critic(agent.critic_network, features, batch.action.numpy())
+  np.testing.assert_allclose(loss.numpy(), np.mean((q - target[None]) ** 2), rtol=1e-4)
+
+
+def test_the_critic_loss_trains_the_encoder_and_the_actor_loss_does_not():
+  agent = make_pixel_agent(bc_weight=0.5)
+  randomize(agent.critic_network, seed=1)
+  batch = make_pixel_batch(6)
+  encoder_variables = agent.encoder.trainable_variables
+  with tf.GradientTape(persistent=True) as tape:
+    critic_loss = agent.critic_loss(batch, seed=SEED)
+    actor_loss = agent.actor_loss(batch.observation, seed=SEED, data_action=batch.action)
+    temperature_loss = agent.temperature_loss(batch.observation, seed=SEED)
+  gradients = tape.gradient(critic_loss, encoder_variables)
+  assert len(gradients) == 8  # two convolutions, the projection and its LayerNorm
+  assert all(g is not None and np.abs(g.numpy()).max() > 0 for g in gradients)
+  assert tape.gradient(critic_loss, agent.target_encoder.trainable_variables) == [None] * 8
+  assert tape.gradient(actor_loss, encoder_variables) == [None] * 8  # stop_gradient
+  assert tape.gradient(temperature_loss, encoder_variables) == [None] * 8
+  assert all(g is not None and np.abs(g.numpy()).max() > 0
+             for g in tape.gradient(actor_loss, agent.actor_network.trainable_variables))
+
+
+@pytest.mark.parametrize('fused_updates', [True, False])
+def test_the_target_encoder_follows_the_online_one_by_polyak(fused_updates):
+  agent = make_pixel_agent(tau=0.05, fused_updates=fused_updates, critic_updates_per_step=1)
+  randomize(agent.target_encoder, seed=2)
+  online_old = [v.numpy() for v in agent.encoder.variables]
+  target_old = [v.numpy() for v in agent.target_encoder.variables]
+  actor_old = [v.numpy() for v in agent.actor_network.variables]
+  agent.train(make_pixel_batch(8))
+  for online, before in zip(agent.encoder.variables, online_old):
+    assert not np.array_equal(online.numpy(), before)  # the critic update moved it
+  for target, online, before in zip(agent.target_encoder.variables, agent.encoder.variables,
+                                    target_old):
+    np.testing.assert_allclose(target.numpy(), 0.05 * online.numpy() + 0.95 * before, atol=1e-6)
+  assert any(not np.array_equal(v.numpy(), before)
+             for v, before in zip(agent.actor_network.variables, actor_old))
+  assert int(agent.critic_optimizer.iterations) == 1 and int(agent.actor_optimizer.iterations) == 1
+
+
+def test_the_pixel_recipe_trains_g_critic_updates_per_call_and_restores(tmp_path):
+  kwargs = dict(critic_updates_per_step=2, bc_weight=0.4, actor_update_after=1,
+                initial_temperature=0.01)
+  agent = make_pixel_agent(**kwargs)
+  batch = make_pixel_batch(2 * 8)
+  for _ in range(2):
+    extra = {k: float(v) for k, v in agent.train(batch).extra.items()}
+    assert all(np.isfinite(v) for v in extra.values()), extra
+  assert int(agent.critic_optimizer.iterations) == 4  # G = 2 per call
+  assert int(agent.actor_optimizer.iterations) == 1   # the warm-up held the first call back
+  path = tf.train.Checkpoint(agent=agent).save(str(tmp_path / 'ckpt'))
+  restored = make_pixel_agent(seed=123, **kwargs)
+  tf.train.Checkpoint(agent=restored).restore(path).assert_existing_objects_matched()
+  for a, b in zip(agent.variables, restored.variables):
+    np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.name)
+  a, b = agent.train(batch).extra, restored.train(batch).extra
+  for name in METRIC_NAMES:
+    np.testing.assert_allclose(a[name].numpy(), b[name].numpy(), rtol=1e-6, err_msg=name)
+
+
+def test_pixel_policy_saver_round_trip_acts_on_the_unshifted_image(tmp_path):
+  agent = make_pixel_agent()
+  observation = make_pixel_batch(3).observation
+  time_step = ts.restart(observation, batch_size=3)
+  features = agent.encoder(observation).numpy()
+  expected = np.tanh(np_actor_mean_log_std(agent.actor_network, features)[0])
+  np.testing.assert_allclose(agent.policy.action(time_step).action.numpy(), expected, atol=1e-5)
+  policy_saver.PolicySaver(agent.policy, batch_size=None).save(str(tmp_path / 'policy'))
+  loaded = tf.saved_model.load(str(tmp_path / 'policy'))
+  np.testing.assert_allclose(loaded.action(time_step).action.numpy(), expected, atol=1e-5)
+  inverted = dict(observation, camera=255 - observation['camera'])
+  moved = loaded.action(ts.restart(inverted, batch_size=3)).action.numpy()
+  assert np.abs(moved - expected).max() > 1e-3  # the action depends on the image

@@ -72,3 +72,49 @@ def test_nan_reward_names_round_and_episode(raw_logs, tmp_path):
   with pytest.raises(rounds_data.DatasetError, match=r'round 1, episode bad-episode: reward '
                      r'holds NaN/inf at steps \[1\]'):
     data.load_round(1)
+
+
+def write_camera_round(directory, data_dir, round_index, episodes=3, T=6, demos=False,
+                       size=16, seed=0):
+  """A round of raw format v2 episodes ({camera: uint8 [T+1, size, size, 3], state: [T+1, 5]},
+  one takeover at steps 2-3 unless `demos`) through the pipeline; returns the raw episodes."""
+  from pipeline import raw_writer
+  os.makedirs(directory, exist_ok=True)
+  rng = np.random.default_rng(seed + round_index)
+  written = []
+  for i in range(episodes):
+    observations = {
+        'camera': rng.integers(0, 256, (T + 1, size, size, 3), dtype=np.uint8),
+        'state': rng.normal(size=(T + 1, 5)).astype(np.float32)}
+    flags = np.zeros(T, bool)
+    flags[2:4] = True
+    actions = rng.uniform(-1, 1, (T, 3)).astype(np.float32)
+    raw_writer.write_npz_episode(
+        os.path.join(directory, f'cam{round_index}_{i}.npz'), observations, actions,
+        {'episode_id': f'cam-r{round_index}-{i}'}, interventions=None if demos else flags)
+    written.append((observations, actions))
+  round_job.run_round([os.path.join(directory, '*.npz')], data_dir, 'cams', round_index,
+                      runner='plain')
+  return written
+
+
+def test_an_image_dataset_loads_with_its_frames_as_uint8(tmp_path):
+  from pipeline import schema as sc
+  written = write_camera_round(str(tmp_path / 'raw'), str(tmp_path / 'data'), 0)
+  data = rounds_data.RlifDataset(str(tmp_path / 'data'), 'cams')
+  assert data.observation_spec == (sc.ObservationField('camera', (16, 16, 3)),
+                                   sc.ObservationField('state', (5,)))
+  assert data.observation_dim == data.observation_spec and data.action_dim == 3
+  r0 = data.load_round(0)
+  t = r0.transitions
+  assert r0.episodes == 3 and (t['reward'] == -1).sum() == 3
+  assert t['observation']['camera'].dtype == np.uint8
+  assert t['observation']['camera'].shape == (18, 16, 16, 3)
+  frames = {tuple(f.ravel()[:16]) for obs, _ in written for f in obs['camera']}
+  assert {tuple(f.ravel()[:16]) for f in t['next_observation']['camera']} <= frames
+  # Pairs stay inside an episode: each next frame is the frame after the observed one.
+  by_first_pixels = {tuple(f.ravel()[:16]): (e, s) for e, (obs, _) in enumerate(written)
+                     for s, f in enumerate(obs['camera'])}
+  for before, after in zip(t['observation']['camera'], t['next_observation']['camera']):
+    e, s = by_first_pixels[tuple(before.ravel()[:16])]
+    np.testing.assert_array_equal(after, written[e][0]['camera'][s + 1])

@@ -101,3 +101,30 @@ def test_policy_saver_round_trip(tmp_path):
   policy_saver.PolicySaver(agent.policy, batch_size=None).save(str(tmp_path / 'policy'))
   loaded = tf.saved_model.load(str(tmp_path / 'policy'))
   np.testing.assert_allclose(loaded.action(time_step).action.numpy(), expected, atol=1e-5)
+
+
+def test_with_images_the_loss_trains_the_encoder_on_shifted_frames_and_learns():
+  """Behaviour cloning from pixels: the action is a function of where a bright square is in the
+  image; the encoder (trained by this loss, there is no critic) has to find it."""
+  from pipeline import schema as sc
+  spec = (sc.ObservationField('camera', (10, 10, 1)), sc.ObservationField('state', (1,)))
+  agent = SupervisedAgent.from_dims(
+      spec, 1, actor_hidden=(16,), seed=0, learning_rate=3e-3,
+      encoder={'filters': 4, 'strides': [1], 'features': 8, 'image_shift': 1})
+  rng = np.random.default_rng(0)
+  column = rng.integers(1, 9, 64)
+  camera = np.zeros((64, 10, 10, 1), np.uint8)
+  camera[np.arange(64), 3:7, column] = 255
+  observation = {'camera': tf.constant(camera), 'state': tf.zeros([64, 1])}
+  action = (column[:, None] - 4.5) / 5.0  # left of centre: negative
+  batch = make_batch(64)._replace(observation=observation, next_observation=observation,
+                                  action=tf.constant(action, tf.float32))
+  encoder_before = [v.numpy() for v in agent.encoder.variables]
+  first = float(agent.train(batch).extra['action_mse'])
+  for _ in range(150):
+    last = agent.train(batch).extra
+  assert all(not np.array_equal(v.numpy(), b)
+             for v, b in zip(agent.encoder.variables, encoder_before))
+  assert float(last['action_mse']) < 0.2 * first
+  deployed = agent.policy.action(ts.restart(observation, batch_size=64)).action.numpy()
+  assert np.corrcoef(deployed[:, 0], action[:, 0])[0, 1] > 0.9

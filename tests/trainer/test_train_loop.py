@@ -195,3 +195,43 @@ def test_actor_warm_start_is_behaviour_cloning_on_the_prior_data(raw_logs, tmp_p
   skipped.run()
   for a, b in zip(skipped.agent.actor_network.get_weights(), untouched):
     np.testing.assert_array_equal(a, b)
+
+
+def test_the_rlif_recipe_trains_on_an_image_dataset_and_exports_a_policy_that_takes_the_dict(
+    tmp_path):
+  """configs/rlif.toml (smaller networks; warm start, critic warm-up, behaviour term as set) on
+  camera episodes; the export takes {camera: uint8, state: float32} and acts like the agent."""
+  from tests.trainer.test_rounds_data import write_camera_round
+  data_dir = str(tmp_path / 'data')
+  write_camera_round(str(tmp_path / 'raw0'), data_dir, 0, demos=True)
+  write_camera_round(str(tmp_path / 'raw1'), data_dir, 1)
+  settings = learners.load_settings('rlif', overrides={
+      **TINY, 'critic_updates_per_step': 2, 'actor_warm_start': 3, 'actor_update_after': 2,
+      'encoder': {'filters': 4, 'strides': [2, 1], 'features': 8}})
+  config = train_loop.LoopConfig(learner='rlif', batch_size=8, progress=False, num_steps=4,
+                                 checkpoint_every=2, summary_every=2)
+  trainer = train_loop.TrainLoop(config, settings, data_dir, 'cams', str(tmp_path / 'run'),
+                                 log=lambda _: None)
+  encoder_before = [w.copy() for w in trainer.agent.encoder.get_weights()]
+  result = trainer.run()
+  assert result['step'] == 4 and result['exported'] == [1]
+  assert trainer.actor_initialised  # the BC warm start ran, encoder and all
+  assert int(trainer.agent.critic_optimizer.iterations) == 8
+  assert int(trainer.agent.actor_optimizer.iterations) == 2  # after the 2-call warm-up
+  assert trainer.replay.size(True) == 18 and trainer.replay.size(False) == 18
+  for w, before in zip(trainer.agent.encoder.get_weights(), encoder_before):
+    assert not np.array_equal(w, before)
+
+  rng = np.random.default_rng(5)
+  camera = rng.integers(0, 256, (4, 16, 16, 3), dtype=np.uint8)
+  state = rng.normal(size=(4, 5)).astype(np.float32)
+  from tf_agents.trajectories import time_step as ts
+  expected = trainer.agent.policy.action(
+      ts.restart({'camera': tf.constant(camera), 'state': tf.constant(state)}, 4)).action.numpy()
+  saved = tf.saved_model.load(str(tmp_path / 'run' / 'policies' / 'round_1'))
+  out = saved.signatures['action'](**{
+      '0/step_type': tf.zeros([4], tf.int32), '0/reward': tf.zeros([4]),
+      '0/discount': tf.ones([4]), '0/observation/camera': tf.constant(camera),
+      '0/observation/state': tf.constant(state)})['action'].numpy()
+  np.testing.assert_allclose(out, expected, atol=1e-6)
+  assert out.shape == (4, 3) and np.all(np.abs(out) <= 1.0)
