@@ -3,7 +3,11 @@
 The relabeling is the pipeline's (pipeline/stages.py `relabeled_examples`); this builder only
 maps TFDS's manual directory onto rounds:
 
-  <manual_dir>/<task>/round_<N>/*.npz | *.jsonl | *.jsonl.gz   (raw log format v1)
+  <manual_dir>/<config>/round_<N>/*.npz | *.jsonl | *.jsonl.gz   (raw log format v1)
+
+Configs: the four tasks' state vectors (`pen`, `door`, `hammer`, `relocate`), and `pen_camera`:
+pen with the state vector as `state` and one 64x64 RGB camera as `camera` (raw format v2, npz
+only; what `sim.collector` logs with `camera=(64, 64)`), the layout the pixel learner trains on.
 
   tfds build dataset_builders/rlif_adroit --config=pen --manual_dir=DIR \
       [--beam_pipeline_options="runner=DirectRunner,direct_num_workers=2"]
@@ -33,12 +37,23 @@ class AdroitConfig(tfds.core.BuilderConfig):
   observation_dim: int = 0
   action_dim: int = 0
   env_id: str = ''
+  camera: tuple = ()  # (height, width): the observation is {camera: uint8 image, state: vector}
+
+  @property
+  def observation_spec(self) -> sc.ObservationSpec:
+    if not self.camera:
+      return self.observation_dim
+    return (sc.ObservationField('camera', (*self.camera, 3)),
+            sc.ObservationField('state', (self.observation_dim,)))
 
 
-def _config(task, env_id, observation_dim, action_dim):
-  return AdroitConfig(name=task, description=f'{env_id}: observation {observation_dim}-D, '
-                      f'action {action_dim}-D', observation_dim=observation_dim,
-                      action_dim=action_dim, env_id=env_id)
+def _config(task, env_id, observation_dim, action_dim, camera=(), name=None):
+  config = AdroitConfig(name=name or task, observation_dim=observation_dim,
+                        action_dim=action_dim, env_id=env_id, camera=tuple(camera))
+  config.description = (f'{env_id}: observation '
+                        f'{sc.describe_observation(config.observation_spec)}, '
+                        f'action {action_dim}-D')
+  return config
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -53,6 +68,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       _config('door', 'AdroitHandDoor-v1', 39, 28),
       _config('hammer', 'AdroitHandHammer-v1', 46, 26),
       _config('relocate', 'AdroitHandRelocate-v1', 39, 30),
+      _config('pen', 'AdroitHandPen-v1', 45, 24, camera=(64, 64), name='pen_camera'),
   ]
   MANUAL_DOWNLOAD_INSTRUCTIONS = """
   Put raw intervention logs (format v1, see WORKSPACE.md of the rlif project) under
@@ -63,7 +79,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
 
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
-        features=sc.make_features(self.builder_config.observation_dim,
+        features=sc.make_features(self.builder_config.observation_spec,
                                   self.builder_config.action_dim),
         supervised_keys=None,
         homepage='https://arxiv.org/abs/2311.12996',
@@ -84,7 +100,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       rejected = os.path.join(dl_manager.download_dir, 'rlif_rejected',
                               self.builder_config.name, name)
       job = stages.JobSpec(round_index=round_index,
-                           dims=(self.builder_config.observation_dim,
+                           dims=(self.builder_config.observation_spec,
                                  self.builder_config.action_dim),
                            takeover=rl.Takeover.KEEP.value, staging_dir=rejected)
       splits[name] = self._generate_examples(files, job)

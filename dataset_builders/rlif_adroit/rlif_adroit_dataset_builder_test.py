@@ -1,4 +1,7 @@
-"""TFDS builder test on dummy_data/ (pen): round 0 demonstrations, round 1 takeovers."""
+"""TFDS builder test on dummy_data/ (pen): round 0 demonstrations, round 1 takeovers; and the
+`pen_camera` config built from a round the simulator collected with a 64x64 camera."""
+
+import json
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -36,6 +39,61 @@ class RlifAdroitTest(tfds.testing.DatasetBuilderTestCase):
     round_1 = data.load_round(1)
     assert round_1.episodes == 2
     assert (round_1.transitions['reward'] == -1).sum() == 2
+
+
+def test_pen_camera_builds_from_a_simulated_camera_round(tmp_path):
+  """`tfds build --config=pen_camera`: the frames and states the simulator logged reach the
+  dataset as `camera` (Image) and `state`, and the trainer reads it as rlif_adroit/pen_camera."""
+  import pytest
+  from pipeline import schema as sc
+  from sim import collector
+  from sim import intervention as iv
+  from sim import tasks
+  from trainer import rounds_data
+  try:
+    tasks.make_env('pen', 0, 1, camera=(8, 8)).close()
+  except RuntimeError as e:  # no EGL/Mesa: .ci/run installs libegl1 and libgl1-mesa-dri
+    pytest.skip(f'no off-screen rendering here: {e}')
+  rng = np.random.default_rng(0)
+
+  class RandomExpert:
+    action_dim = 24
+
+    def act(self, obs, rng_):
+      return rng.uniform(-1, 1, 24).astype(np.float32).astype(np.float64)
+
+  manual = tmp_path / 'manual' / 'pen_camera'
+  length = 6
+  collector.expert_demonstrations('pen', RandomExpert(), 2, str(manual / 'round_0'), seed=0,
+                                  episode_length=length, camera=(64, 64))
+  summary = collector.collect_round(
+      'pen', lambda obs: np.zeros(24), RandomExpert(),
+      iv.make_model('random', seed=1, config=iv.RandomConfig(expert_fraction=0.5)), 2,
+      str(manual / 'round_1'), seed=0, round_index=1, episode_length=length, camera=(64, 64))
+
+  data_dir = str(tmp_path / 'tfds')
+  builder = rlif_adroit_dataset_builder.Builder(config='pen_camera', data_dir=data_dir)
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=str(tmp_path / 'manual')))
+  observation = builder.info.features[sc.STEPS].feature[sc.OBSERVATION]
+  assert isinstance(observation['camera'], tfds.features.Image)
+  assert observation['camera'].shape == (64, 64, 3)
+  for path in summary['paths']:
+    episode_id = json.loads(str(np.load(path)['metadata']))['episode_id']
+    logged = np.load(path)
+    stored = [e for e in tfds.as_numpy(builder.as_dataset(split='round_1'))
+              if e[sc.EPISODE_METADATA][sc.EPISODE_ID].decode() == episode_id]
+    assert len(stored) == 1, episode_id
+    steps = list(stored[0][sc.STEPS])
+    np.testing.assert_array_equal(np.stack([s[sc.OBSERVATION]['camera'] for s in steps]),
+                                  logged['observations/camera'])
+    np.testing.assert_array_equal(np.stack([s[sc.OBSERVATION]['state'] for s in steps]),
+                                  logged['observations/state'].astype(np.float32))
+
+  data = rounds_data.RlifDataset(data_dir, 'rlif_adroit/pen_camera')
+  assert data.rounds() == [0, 1]
+  assert data.observation_spec == builder.builder_config.observation_spec
+  assert data.load_round(1).transitions['observation']['camera'].shape == (2 * length, 64, 64, 3)
 
 
 if __name__ == '__main__':
