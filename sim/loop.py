@@ -368,15 +368,13 @@ def _timed(stages: dict, stage: str, fn: Callable, *args):
 
 
 def _copy_actor(checkpoint_dir: str, agent, data_dir: str, dataset: str, seed: int) -> None:
-  """Loads the initial BC agent's latest checkpoint and copies its actor weights into `agent`
-  (the same `TanhGaussianActorNetwork` layout)."""
+  """Loads the initial BC agent's latest checkpoint and copies its actor (and encoder) into
+  `agent` (`trainer.warm_start.copy_actor`: the same layout)."""
   import tensorflow as tf
-  from trainer import learners
   from trainer import rounds_data
   from trainer import warm_start
   data = rounds_data.RlifDataset(data_dir, dataset)
-  source = learners.LEARNERS['bc'].make_agent(data.observation_dim, data.action_dim, seed=seed,
-                                              **learners.load_settings('bc'))
+  source = warm_start.behaviour_cloning_agent(data.observation_spec, data.action_dim, seed=seed)
   latest = tf.train.latest_checkpoint(checkpoint_dir)
   if latest is None:
     raise FileNotFoundError(f'no checkpoint of the initial policy in {checkpoint_dir}')

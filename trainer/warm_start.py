@@ -45,12 +45,15 @@ def copy_actor(source, target) -> None:
       target_network.set_weights(weights)
 
 
-def behaviour_cloning_agent(observation, action_dim: int, actor_hidden, seed: int,
+def behaviour_cloning_agent(observation, action_dim: int, actor_hidden=None, seed: int = 0,
                             encoder: Optional[Mapping] = None):
-  """A BC agent (configs/bc.toml) whose actor has `actor_hidden`, the RL actor's layout, and,
-  given one, the RL learner's `encoder` settings. `observation`: the dataset's observation spec
-  (an int D, or a dict observation's fields)."""
-  overrides = {'actor_hidden': list(actor_hidden)}
+  """A BC agent (configs/bc.toml); `actor_hidden` and `encoder`, when given, override the file's
+  so that its actor has the RL learner's layout. `observation`: the dataset's observation spec
+  (an int D, or a dict observation's fields). Also what restores a saved BC agent (sim.loop's
+  shared initial policy)."""
+  overrides = {}
+  if actor_hidden is not None:
+    overrides['actor_hidden'] = list(actor_hidden)
   if encoder is not None:
     overrides['encoder'] = dict(encoder)
   settings = learners.load_settings('bc', overrides=overrides)
