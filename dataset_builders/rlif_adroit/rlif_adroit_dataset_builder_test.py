@@ -44,16 +44,13 @@ class RlifAdroitTest(tfds.testing.DatasetBuilderTestCase):
 def test_pen_camera_builds_from_a_simulated_camera_round(tmp_path):
   """`tfds build --config=pen_camera`: the frames and states the simulator logged reach the
   dataset as `camera` (Image) and `state`, and the trainer reads it as rlif_adroit/pen_camera."""
-  import pytest
   from pipeline import schema as sc
   from sim import collector
   from sim import intervention as iv
   from sim import tasks
+  from tests.sim import rendering
   from trainer import rounds_data
-  try:
-    tasks.make_env('pen', 0, 1, camera=(8, 8)).close()
-  except RuntimeError as e:  # no EGL/Mesa: .ci/run installs libegl1 and libgl1-mesa-dri
-    pytest.skip(f'no off-screen rendering here: {e}')
+  rendering.skip_without_off_screen_rendering()
   rng = np.random.default_rng(0)
 
   class RandomExpert:

@@ -10,7 +10,6 @@ import importlib.util
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -31,8 +30,10 @@ from pipeline import rounds
 from pipeline import schema as sc
 from pipeline import video_frames
 from pipeline.rejection import Rejected
+from tests.pipeline import lerobot_fixtures
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'lerobot')
+FIXTURES = lerobot_fixtures.FIXTURES
+data_files = lerobot_fixtures.data_files
 CAMERA_FIXTURES = (('v2.1', 'hil_cam'), ('v3.0', 'hil_cam'), ('v3.0', 'hil_cam_h264'))
 FRONT, WRIST = 'observation.images.front', 'observation.images.wrist'
 STATE = 'observation.state'
@@ -52,17 +53,11 @@ make_fixtures = _fixture_script()
 
 
 def fixture(layout, name='hil_cam'):
-  return os.path.join(FIXTURES, layout, name)
+  return lerobot_fixtures.fixture(layout, name)
 
 
 def copy_of(layout, tmp_path, name, source='hil_cam'):
-  root = str(tmp_path / 'inputs' / name)
-  shutil.copytree(fixture(layout, source), root)
-  return root
-
-
-def data_files(root):
-  return sorted(glob.glob(os.path.join(root, 'data', '*', '*.parquet')))
+  return lerobot_fixtures.copy_of(layout, tmp_path, name, source)
 
 
 def video_files(root):

@@ -5,7 +5,6 @@ with TFDS and compared with the parquet files read directly with pyarrow."""
 import glob
 import json
 import os
-import shutil
 
 import numpy as np
 import pyarrow as pa
@@ -21,26 +20,21 @@ from pipeline import round_job
 from pipeline import rounds
 from pipeline import schema as sc
 from pipeline.rejection import Rejected
+from tests.pipeline import lerobot_fixtures
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'fixtures', 'lerobot')
+FIXTURES = lerobot_fixtures.FIXTURES
+data_files = lerobot_fixtures.data_files
 LAYOUTS = ('v2.1', 'v3.0')
 STATE, ENV = 'observation.state', 'observation.environment_state'
 FLAG, POLICY = 'complementary_info.is_intervention', 'complementary_info.policy_action'
 
 
 def fixture(layout, name='hil_tiny'):
-  return os.path.join(FIXTURES, layout, name)
+  return lerobot_fixtures.fixture(layout, name)
 
 
 def copy_of(layout, tmp_path, name, source='hil_tiny'):
-  """A copy of a fixture under a new dataset name (so episode ids differ), safe to damage."""
-  root = str(tmp_path / 'inputs' / name)
-  shutil.copytree(fixture(layout, source), root)
-  return root
-
-
-def data_files(root):
-  return sorted(glob.glob(os.path.join(root, 'data', '*', '*.parquet')))
+  return lerobot_fixtures.copy_of(layout, tmp_path, name, source)
 
 
 def ground_truth(root):

@@ -14,6 +14,7 @@ from sim import collector
 from sim import experts
 from sim import intervention as iv
 from sim import tasks
+from tests.sim import rendering
 from tests.sim import shared_files
 
 EPISODE_LENGTH = 30
@@ -22,10 +23,7 @@ SIZE = (32, 32)
 
 @pytest.fixture(scope='module', autouse=True)
 def off_screen_rendering():
-  try:
-    tasks.make_env('pen', 0, 1, camera=(8, 8)).close()
-  except RuntimeError as e:  # no EGL/Mesa: .ci/run installs libegl1 and libgl1-mesa-dri
-    pytest.skip(f'no off-screen rendering here: {e}')
+  rendering.skip_without_off_screen_rendering()
 
 
 @pytest.fixture(scope='module')
