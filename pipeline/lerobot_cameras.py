@@ -35,7 +35,7 @@ from pipeline import schema as sc
 from pipeline import video_frames
 from pipeline.rejection import Rejected
 
-STATE_FIELD = 'state'  # the field the vector columns become (as in sim.collector's episodes)
+STATE_FIELD = sc.STATE_FIELD  # the field the vector columns become
 IMAGE, VIDEO = 'image', 'video'
 CAMERA_DTYPES = (IMAGE, VIDEO)
 PIL_MODES = {1: 'L', 3: 'RGB', 4: 'RGBA'}

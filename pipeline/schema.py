@@ -80,6 +80,9 @@ class ObservationField:
 # What a dataset's steps hold as `observation`: an int D for one flat float32 vector (raw format
 # v1; stored as a Tensor), or the sorted fields of a dict observation (v2; a FeaturesDict).
 ObservationSpec = Union[int, tuple[ObservationField, ...]]
+# The field a dict observation's state vector goes by, wherever the project makes such an
+# observation (the simulator's camera episodes, LeRobot datasets read with their cameras).
+STATE_FIELD = 'state'
 
 IMAGE_CHANNELS = (1, 3, 4)  # What PNG (tfds.features.Image) stores.
 

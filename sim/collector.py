@@ -25,13 +25,14 @@ from typing import Callable, Optional, Union
 
 import numpy as np
 
+from pipeline import schema as sc
 from sim import tasks as tasks_lib
 
 # Episodes stepped side by side by `run_episodes` (a round's 20 in one batch): the policy, the
 # expert and the reference critic run once per step for all of them.
 EPISODES_TOGETHER = 32
 # Dict observation fields (raw format v2) of episodes collected with a camera.
-STATE_FIELD = 'state'
+STATE_FIELD = sc.STATE_FIELD
 CAMERA_FIELD = 'camera'
 
 

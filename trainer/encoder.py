@@ -150,6 +150,26 @@ class ObservationEncoder(tf.keras.layers.Layer):
     return tf.concat(parts, axis=-1)
 
 
+def encoder_for(observation_spec, settings: Optional[Mapping], seed: Optional[int],
+                name: str = 'Encoder') -> Optional[ObservationEncoder]:
+  """The encoder a learner puts in front of its networks: one for a dict observation spec, None
+  for a flat one (the networks then take the observation itself). `settings` (the learner's
+  `encoder = {...}`) are checked either way, so a typo fails on flat datasets too."""
+  config = EncoderConfig.from_settings(settings)
+  if not isinstance(observation_spec, Mapping):
+    return None
+  return ObservationEncoder(observation_spec, config, seed=seed, name=name)
+
+
+def acting_network(encoder: Optional[ObservationEncoder], actor: networks.TanhGaussianActorNetwork,
+                   observation_spec):
+  """The policy's network on the observation itself: the actor, or the encoder then the actor
+  (`EncodedActorNetwork`) when there is an encoder."""
+  if encoder is None:
+    return actor
+  return EncodedActorNetwork(encoder, actor, observation_spec)
+
+
 class EncodedActorNetwork(network.DistributionNetwork):
   """The policy's network for dict observations: `encoder` then `actor`, so that `ActorPolicy`
   and the exported SavedModel take the dict observation (uint8 images, float32 vectors). Used to

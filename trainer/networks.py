@@ -67,24 +67,31 @@ def transition_spec(time_step_spec: ts.TimeStep,
       demonstrated=tf.TensorSpec([], tf.float32, name='demonstrated'))
 
 
-def check_flat_specs(time_step_spec: ts.TimeStep, action_spec) -> Tuple[int, int]:
-  """(observation_dim, action_dim); raises unless both are flat float32 and actions in [-1, 1]."""
-  observation_spec = time_step_spec.observation
-  for name, spec in (('observation', observation_spec), ('action', action_spec)):
-    if not isinstance(spec, tf.TensorSpec) or spec.shape.rank != 1 or spec.dtype != tf.float32:
-      raise ValueError(f'{name} spec must be one float32 vector, got {spec}')
+def _check_vector(name: str, spec) -> None:
+  if not isinstance(spec, tf.TensorSpec) or spec.shape.rank != 1 or spec.dtype != tf.float32:
+    raise ValueError(f'{name} spec must be one float32 vector, got {spec}')
+
+
+def _check_action_spec(action_spec) -> int:
+  """action_dim; raises unless the action is a float32 vector in [-1, 1]."""
+  _check_vector('action', action_spec)
   if not (np.all(action_spec.minimum == -1.0) and np.all(action_spec.maximum == 1.0)):
     raise ValueError(f'action bounds must be [-1, 1], got {action_spec}')
-  return int(observation_spec.shape[0]), int(action_spec.shape[0])
+  return int(action_spec.shape[0])
+
+
+def check_flat_specs(time_step_spec: ts.TimeStep, action_spec) -> Tuple[int, int]:
+  """(observation_dim, action_dim); raises unless both are flat float32 and actions in [-1, 1]."""
+  _check_vector('observation', time_step_spec.observation)
+  return int(time_step_spec.observation.shape[0]), _check_action_spec(action_spec)
 
 
 def check_specs(time_step_spec: ts.TimeStep, action_spec) -> int:
   """action_dim; raises unless the observation is one flat float32 vector or a dict of fields
   (checked by the encoder, trainer/encoder.py) and the action a float32 vector in [-1, 1]."""
-  if isinstance(time_step_spec.observation, dict):
-    # The action alone, through the flat check with a stand-in observation.
-    return check_flat_specs(ts.time_step_spec(tf.TensorSpec([1], tf.float32)), action_spec)[1]
-  return check_flat_specs(time_step_spec, action_spec)[1]
+  if not isinstance(time_step_spec.observation, dict):
+    _check_vector('observation', time_step_spec.observation)
+  return _check_action_spec(action_spec)
 
 
 # ----------------------------------------------------------------------------------------------

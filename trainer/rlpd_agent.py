@@ -132,15 +132,10 @@ class RlpdAgent(transition_agent.TransitionAgent):
 
     observation_spec = time_step_spec.observation
     # What the critics and the actor take: the observation itself, or the encoder's features.
-    feature_spec = observation_spec
-    self._encoder = self._target_encoder = None
-    config = encoder_lib.EncoderConfig.from_settings(encoder)  # checked even when unused
-    if isinstance(observation_spec, dict):
-      self._encoder = encoder_lib.ObservationEncoder(observation_spec, config, seed=seed,
-                                                     name='Encoder')
-      self._target_encoder = encoder_lib.ObservationEncoder(observation_spec, config, seed=seed,
-                                                            name='TargetEncoder')
-      feature_spec = self._encoder.output_spec
+    self._encoder = encoder_lib.encoder_for(observation_spec, encoder, seed)
+    self._target_encoder = encoder_lib.encoder_for(observation_spec, encoder, seed,
+                                                   name='TargetEncoder')
+    feature_spec = observation_spec if self._encoder is None else self._encoder.output_spec
     self._critic = networks.EnsembleCriticNetwork(
         (feature_spec, action_spec), num_critics, critic_hidden, seed=seed,
         name='EnsembleCritic')
@@ -166,10 +161,9 @@ class RlpdAgent(transition_agent.TransitionAgent):
     self._rng = (tf.random.Generator.from_non_deterministic_state() if seed is None
                  else tf.random.Generator.from_seed(seed))
 
-    policy_network = (self._actor if self._encoder is None else
-                      encoder_lib.EncodedActorNetwork(self._encoder, self._actor,
-                                                      observation_spec))
-    self._finish_init(time_step_spec, action_spec, policy_network, train_step_counter, use_xla)
+    self._finish_init(time_step_spec, action_spec,
+                      encoder_lib.acting_network(self._encoder, self._actor, observation_spec),
+                      train_step_counter, use_xla)
 
   # ------------------------------------------------------------------------------------------
   # What a caller (or a checkpoint) may want to reach.

@@ -52,11 +52,9 @@ class SupervisedAgent(transition_agent.TransitionAgent):
     networks.check_specs(time_step_spec, action_spec)
     self._entropy_coefficient = entropy_coefficient
     observation_spec = feature_spec = time_step_spec.observation
-    self._encoder = self._rng = None
-    config = encoder_lib.EncoderConfig.from_settings(encoder)  # checked even when unused
-    if isinstance(observation_spec, dict):
-      self._encoder = encoder_lib.ObservationEncoder(observation_spec, config, seed=seed,
-                                                     name='Encoder')
+    self._encoder = encoder_lib.encoder_for(observation_spec, encoder, seed)
+    self._rng = None
+    if self._encoder is not None:
       feature_spec = self._encoder.output_spec
       self._rng = (tf.random.Generator.from_non_deterministic_state() if seed is None
                    else tf.random.Generator.from_seed(seed))
@@ -64,10 +62,9 @@ class SupervisedAgent(transition_agent.TransitionAgent):
         feature_spec, action_spec, actor_hidden, seed=seed, name='Actor')
     self._optimizer = tf.keras.optimizers.Adam(learning_rate, jit_compile=False)
     self._optimizer.build(self._variables())  # No variable creation under XLA.
-    policy_network = (self._actor if self._encoder is None else
-                      encoder_lib.EncodedActorNetwork(self._encoder, self._actor,
-                                                      observation_spec))
-    self._finish_init(time_step_spec, action_spec, policy_network, train_step_counter, use_xla)
+    self._finish_init(time_step_spec, action_spec,
+                      encoder_lib.acting_network(self._encoder, self._actor, observation_spec),
+                      train_step_counter, use_xla)
 
   @property
   def actor_network(self) -> networks.TanhGaussianActorNetwork:
