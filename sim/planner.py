@@ -142,6 +142,8 @@ class PlannerConfig:
                                   # (None: the env's frame_skip, 5, the exact dynamics; 1 is five
                                   # times cheaper and approximate, and buys the long horizon)
   seed: int = 0                  # the planner's own sampling stream when `act` gets no rng
+  iterations: int = 1            # MPPI updates per step; more re-plan a warm start that no
+                                 # longer fits the state (another actor drove), at that cost
 
 
 class PenPlanner:
@@ -193,7 +195,8 @@ class PenPlanner:
       self._plan = self._holding_plan()
     self._last_time = data.time
     rng = self._rng if rng is None else rng
-    self._plan = self._improve(self._plan, rng)
+    for _ in range(self.config.iterations):
+      self._plan = self._improve(self._plan, rng)
     action = self._plan[0].copy()
     # Warm start: the rest of the plan, its last action repeated.
     self._plan = np.concatenate([self._plan[1:], self._plan[-1:]])

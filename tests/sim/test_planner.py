@@ -1,3 +1,5 @@
+import dataclasses
+
 import mujoco
 import numpy as np
 import pytest
@@ -156,3 +158,17 @@ def test_pen_kinematics_match_mujoco(env):
     top_minus_bottom = data.site_xpos[inner.obj_t_site_id] - data.site_xpos[inner.obj_b_site_id]
     np.testing.assert_allclose(axis[i], top_minus_bottom / inner.pen_length, atol=1e-12)
   np.testing.assert_allclose(np.linalg.norm(axis, axis=1), 1.0, atol=1e-12)
+
+
+def test_more_iterations_improve_the_plan_again_from_the_same_state(env):
+  env.reset(seed=2)
+  obs, *_ = env.step(np.full(24, 0.3))
+  wider = dataclasses.replace(SMALL, num_samples=16, horizon=6, temperature=1.0)
+  once = planner_lib.project_expert('pen', env, wider)
+  twice = planner_lib.project_expert('pen', env, dataclasses.replace(wider, iterations=2))
+  # Two updates are one update followed by a second one on its result, with the same stream.
+  rng = np.random.default_rng(0)
+  first = once._improve(once._holding_plan(), rng)
+  expected = once._improve(first, rng)[0]
+  np.testing.assert_allclose(twice.act(obs, np.random.default_rng(0)), expected, atol=1e-12)
+  assert np.abs(expected - first[0]).max() > 1e-6
