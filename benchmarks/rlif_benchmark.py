@@ -139,6 +139,7 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
            + (' success every 20k steps |' if long_runs else ''),
            '|---|---|---|---|---|---|---|---|---|---|---|' + ('---|' if long_runs else '')]
   labels = sorted({k[1] for k in runs}, key=row_order)
+  finals = {}  # (level, label) -> final success % per seed, as in the table
   for level in sorted({k[0] for k in runs}, key=lambda x: -int(x)):
     for method in labels:
       seeds = sorted(s for (lv, m, s) in runs if lv == level and m == method)
@@ -150,6 +151,7 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
       n = min(len(r) for r in per_seed)
       per_seed = [r[:n] for r in per_seed]
       final = [100 * r[-1]['eval']['success_rate'] for r in per_seed]
+      finals[(level, method)] = final
       initial = [100 * r[0]['eval']['success_rate'] for r in per_seed]
       best = [100 * max(x['eval']['success_rate'] for x in r) for r in per_seed]
       last3 = [100 * np.mean([x['eval']['success_rate'] for x in r[1:][-3:]] or [np.nan])
@@ -168,6 +170,7 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
           f'{np.mean(best):.0f} | {np.mean(expert):.0f} | '
           f'{f"{np.mean(interventions):.0f}%" if interventions else "-"} | '
           f'{paper if paper is not None else "-"} |' + (f' {curve} |' if long_runs else ''))
+  lines[4:4] = headline(finals, task) + ['']
   if unfinished:
     lines += ['', f'Runs stopped before {budget} env steps (not in the table): '
               + ', '.join(f'~{lv}% {m} seed {s}' for lv, m, s in unfinished) + '.']
@@ -178,6 +181,54 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
   with open(os.path.join(out_dir, 'results.md'), 'w') as f:
     f.write('\n'.join(lines) + '\n')
   _plots(runs, task, out_dir)
+
+
+def headline(finals, task) -> list[str]:
+  """The methods as they ship (no variants) side by side: final success % per level, mean +-
+  std (seeds), the mean over levels, and RLIF value against HG-DAgger per level, "above" or
+  "below" only when the gap is larger than the larger of the two spreads (std over seeds)."""
+  import numpy as np
+  methods = [m for m in METHOD_ORDER if any(label == m for _, label in finals)]
+  levels = sorted({lv for lv, _ in finals}, key=lambda x: -int(x))
+  if not methods:
+    return []
+  compare = 'rlif_value' in methods and 'hg_dagger' in methods
+  lines = ['Headline: final success % of each method as it ships (rows with a variant are in '
+           'the table below), mean +- std over seeds (seed count).', '',
+           '| expert level | ' + ' | '.join(methods) + ' |'
+           + (' RLIF value - HG-DAgger |' if compare else ''),
+           '|---|' + '---|' * (len(methods) + compare)]
+
+  def cell(values):
+    return f'{np.mean(values):.0f} +- {np.std(values):.0f} ({len(values)})'
+
+  for level in levels:
+    row = [cell(finals[(level, m)]) if (level, m) in finals else '-' for m in methods]
+    if compare:
+      row.append(_versus(finals.get((level, 'rlif_value')), finals.get((level, 'hg_dagger'))))
+    lines.append(f'| ~{level}% | ' + ' | '.join(row) + ' |')
+  means = []
+  for m in methods:
+    per_level = [np.mean(finals[(lv, m)]) for lv in levels if (lv, m) in finals]
+    means.append(f'**{np.mean(per_level):.0f}**' + ('' if len(per_level) == len(levels) else
+                                                    f' ({len(per_level)} of {len(levels)} levels)'))
+  lines.append('| mean over levels | ' + ' | '.join(means) + ' |' + (' |' if compare else ''))
+  if task == 'pen':
+    lines.append('| paper (Table 1, pen mean) | '
+                 + ' | '.join(str(PAPER_PEN_AVERAGE.get(m, '-')) for m in methods) + ' |'
+                 + (' |' if compare else ''))
+  return lines
+
+
+def _versus(ours, theirs) -> str:
+  """'+12 (above)' when the gap exceeds both spreads, '(within the spread)' otherwise."""
+  import numpy as np
+  if not ours or not theirs:
+    return '-'
+  gap = np.mean(ours) - np.mean(theirs)
+  spread = max(np.std(ours), np.std(theirs))
+  verdict = ('above' if gap > spread else 'below' if -gap > spread else 'within the spread')
+  return f'{gap:+.0f} ({verdict})'
 
 
 def _milestones(per_seed) -> str:

@@ -93,3 +93,28 @@ def test_a_budget_keeps_unfinished_runs_out_of_the_table(tmp_path):
   text, table = _table(out)
   assert '| 2 | 8000 | 20 | **90** (90) |' in table[('~40%', 'rlif_value')]
   assert 'not in the table): ~40% rlif_value seed 1.' in text
+
+
+def test_headline_puts_the_shipped_methods_side_by_side_and_compares_with_hg_dagger(tmp_path):
+  root, out = str(tmp_path / 'runs'), str(tmp_path / 'out')
+  # ~40%: RLIF (70, 80) vs HG-DAgger (30, 40): gap 40, spreads 5 -> above.
+  # ~10%: RLIF (50, 30) vs HG-DAgger (35, 45): gap 0, spreads 10 and 5 -> within the spread.
+  for seed, (rlif40, hg40, rlif10, hg10) in enumerate([(0.7, 0.3, 0.5, 0.35),
+                                                       (0.8, 0.4, 0.3, 0.45)]):
+    _write_run(root, 'pen', '40', 'rlif_value', seed, [0.2, rlif40])
+    _write_run(root, 'pen', '40', 'hg_dagger', seed, [0.2, hg40])
+    _write_run(root, 'pen', '10', 'rlif_value', seed, [0.2, rlif10])
+    _write_run(root, 'pen', '10', 'hg_dagger', seed, [0.2, hg10])
+  _write_run(root, 'pen', '40', 'rlif_value+bc1', 0, [0.2, 1.0])  # a variant: not a column
+  _write_run(root, 'pen', '40', 'bc', 0, [0.2, 0.5], interventions=0.0)  # one level only
+  bench.write_report(bench.load_rows(root, 'pen'), 'pen', out, 'spec')
+  with open(os.path.join(out, 'results.md')) as f:
+    lines = f.read().splitlines()
+  start = lines.index('| expert level | rlif_value | hg_dagger | bc | RLIF value - HG-DAgger |')
+  assert lines[start + 2:start + 6] == [
+      '| ~40% | 75 +- 5 (2) | 35 +- 5 (2) | 50 +- 0 (1) | +40 (above) |',
+      '| ~10% | 40 +- 10 (2) | 40 +- 5 (2) | - | +0 (within the spread) |',
+      '| mean over levels | **58** | **38** | **50** (1 of 2 levels) | |',
+      '| paper (Table 1, pen mean) | 77.8 | 54.0 | 54.1 | |']
+  assert bench._versus([20, 30], [60, 70]) == '-40 (below)'
+  assert bench._versus([20], None) == '-'
