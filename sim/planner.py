@@ -124,7 +124,7 @@ def pen_dense_reward(distance, similarity, height) -> np.ndarray:
 class PlannerConfig:
   """MPPI settings; the defaults are the measured pen expert (sim/EXPERTS.md). Actions are in
   the environment's normalised units [-1, 1] per joint."""
-  num_samples: int = 48          # action sequences rolled out per step (one is the unperturbed plan)
+  num_samples: int = 48          # sequences rolled out per step (one is the unperturbed plan)
   horizon: int = 30              # environment steps per sequence
   noise_scale: float = 0.3       # std of the action perturbations
   noise_correlation: float = 0.5  # AR(1) coefficient of the perturbations along the horizon:
