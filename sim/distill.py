@@ -66,6 +66,7 @@ class DistillConfig:
   episodes: int = 10              # student episodes per iteration, every state labelled
   beta: float = 0.5               # planner share of control in iteration 1, halved each iteration
   label_iterations: int = 1       # the labelling planner's MPPI updates per step
+  label_window: int = 1           # labels averaged over this many consecutive steps (odd; 1: off)
   hidden: int = 256               # units per tanh layer (two layers)
   train_steps: int = 4000         # Adam steps per fit, from scratch each iteration
   batch_size: int = 256
@@ -129,6 +130,21 @@ def _episodes(task: str, seeds: Sequence[int], student_arrays: Optional[dict], b
                 'expert_share': (float(np.mean(e.interventions))
                                  if e.interventions is not None else 1.0)})
   return out
+
+
+def smooth(labels: np.ndarray, window: int) -> np.ndarray:
+  """[T, A] labels of one episode averaged over a centred window of `window` steps (the ends
+  repeat the first and last label): the planner's per-step sampling noise averages out, the
+  slower motion it plans stays."""
+  if window <= 1:
+    return labels
+  if window % 2 == 0:
+    raise ValueError(f'label_window must be odd, got {window}')
+  half = window // 2
+  padded = np.concatenate([np.repeat(labels[:1], half, 0), labels,
+                           np.repeat(labels[-1:], half, 0)])
+  sums = np.cumsum(np.concatenate([np.zeros_like(labels[:1]), padded]), 0)
+  return (sums[window:] - sums[:-window]) / window
 
 
 def run_parallel(task, seeds, student_arrays, beta, seed, planner_iterations, workers,
@@ -210,7 +226,9 @@ def distill(work_dir: str, config: DistillConfig = DistillConfig(), workers: int
                               config.seed + k, 1 if k == 0 else config.label_iterations,
                               workers)
       np.savez(data_path, states=np.concatenate([e['states'] for e in episodes]),
-               labels=np.concatenate([e['labels'] for e in episodes]),
+               labels=np.concatenate([smooth(e['labels'], config.label_window)
+                                      for e in episodes]),
+               raw_labels=np.concatenate([e['labels'] for e in episodes]),
                success=np.array([e['success'] for e in episodes]),
                expert_share=np.array([e['expert_share'] for e in episodes]))
     with np.load(data_path) as f:

@@ -99,3 +99,13 @@ def test_labelling_stops_when_the_pen_drops():
   assert reward < -3
   np.testing.assert_array_equal(distill.dropped(np.array([obs, np.r_[obs[:26], 0.2, obs[27:]]])),
                                 [True, False])
+
+
+def test_labels_are_averaged_over_a_centred_window_per_episode():
+  labels = np.array([[0.0, 1.0], [3.0, 1.0], [6.0, 1.0], [3.0, -2.0]])
+  # Window 3, ends repeated: (0+0+3)/3, (0+3+6)/3, (3+6+3)/3, (6+3+3)/3.
+  np.testing.assert_allclose(distill.smooth(labels, 3)[:, 0], [1.0, 3.0, 4.0, 4.0])
+  np.testing.assert_allclose(distill.smooth(labels, 3)[:, 1], [1.0, 1.0, 0.0, -1.0])
+  np.testing.assert_array_equal(distill.smooth(labels, 1), labels)
+  with pytest.raises(ValueError, match='odd'):
+    distill.smooth(labels, 4)
