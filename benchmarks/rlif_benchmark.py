@@ -221,11 +221,14 @@ def headline(finals, task) -> list[str]:
 
 
 def _versus(ours, theirs) -> str:
-  """'+12 (above)' when the gap exceeds both spreads, '(within the spread)' otherwise."""
+  """'+12 (above)' when the gap exceeds both spreads, '(within the spread)' otherwise; with a
+  single seed on either side there is no spread to judge by."""
   import numpy as np
   if not ours or not theirs:
     return '-'
   gap = np.mean(ours) - np.mean(theirs)
+  if min(len(ours), len(theirs)) < 2:
+    return f'{gap:+.0f} (one seed: not judged)'
   spread = max(np.std(ours), np.std(theirs))
   verdict = ('above' if gap > spread else 'below' if -gap > spread else 'within the spread')
   return f'{gap:+.0f} ({verdict})'

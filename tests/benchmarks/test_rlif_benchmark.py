@@ -118,3 +118,4 @@ def test_headline_puts_the_shipped_methods_side_by_side_and_compares_with_hg_dag
       '| paper (Table 1, pen mean) | 77.8 | 54.0 | 54.1 | |']
   assert bench._versus([20, 30], [60, 70]) == '-40 (below)'
   assert bench._versus([20], None) == '-'
+  assert bench._versus([100], [95]) == '+5 (one seed: not judged)'
