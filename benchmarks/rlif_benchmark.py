@@ -127,8 +127,7 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
                       if budget is not None and max(x['env_steps'] for x in r) < budget)
   runs = {key: r for key, r in runs.items() if key not in unfinished}
   long_runs = any(row['env_steps'] > MILESTONE_STEPS for row in rows)
-  lines = [f'# RLIF benchmark on Adroit {task}', '', spec_text, '',
-           'Success % of the policy alone after the last round every seed finished (mean over '
+  lines = ['Success % of the policy alone after the last round every seed finished (mean over '
            'seeds, each seed in brackets; 20 evaluation episodes each, so one seed\'s number has a '
            'standard error of about 10 points; +- is the std over seeds); round 0 is the shared '
            'initial BC policy. Last 3 = the mean over seeds of each seed\'s mean success in its '
@@ -170,7 +169,8 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
           f'{np.mean(best):.0f} | {np.mean(expert):.0f} | '
           f'{f"{np.mean(interventions):.0f}%" if interventions else "-"} | '
           f'{paper if paper is not None else "-"} |' + (f' {curve} |' if long_runs else ''))
-  lines[4:4] = headline(finals, task) + ['']
+  lines = ([f'# RLIF benchmark on Adroit {task}', '', spec_text, '']
+           + headline(finals, task) + [''] + lines)
   if unfinished:
     lines += ['', f'Runs stopped before {budget} env steps (not in the table): '
               + ', '.join(f'~{lv}% {m} seed {s}' for lv, m, s in unfinished) + '.']

@@ -94,30 +94,30 @@ def _episodes(task: str, seeds: Sequence[int], student_arrays: Optional[dict], b
               ) -> list[dict]:
   """Worker: runs the episodes of `seeds`; with a student, it acts and the planner takes over
   on a `beta` share of steps at random. With `planner_iterations` > 0 the planner (that many
-  MPPI updates per step) labels every state; with 0 the student acts alone (evaluation). Returns per
-  episode the states, the planner's labels, the executed actions, success and the planner's
-  share of control."""
+  MPPI updates per step) labels every state; with 0 the student acts alone (evaluation).
+  Returns per episode the states, the planner's labels (the executed actions where nobody
+  labels), the executed actions, success and the planner's share of control."""
   envs = [tasks_lib.make_env(task, s, episode_length) for s in seeds]
   label = planner_iterations > 0
   if label:
     envs = [StopAtDrop(env) for env in envs]
+  student = (StudentPolicy(experts_lib.MlpExpert.from_arrays(student_arrays, 'student'))
+             if student_arrays is not None else None)
+  policy = model = None  # without a policy the actors drive alone
   try:
-    config = planner_lib.PlannerConfig(iterations=max(1, planner_iterations))
-    planners = ([planner_lib.project_expert(task, env, config) for env in envs] if label
-                else None)
-    student = (StudentPolicy(experts_lib.MlpExpert.from_arrays(student_arrays, 'student'))
-               if student_arrays is not None else None)
-    if planners is None:  # evaluation: the student alone, as its own (unused) expert
-      planners = [student.expert] * len(envs)
-      model = intervention_lib.make_model('never', seed=seed)
-    elif student is None:
-      model = None
-    elif beta > 0:
-      model = intervention_lib.make_model(
-          'random', seed=seed, config=intervention_lib.RandomConfig(expert_fraction=beta))
+    if not label:  # evaluation: the student alone
+      actors = [student.expert] * len(envs)
     else:
-      model = intervention_lib.make_model('never', seed=seed)
-    episodes = collector.run_together(envs, task, planners, list(seeds), student, model,
+      config = planner_lib.PlannerConfig(iterations=planner_iterations)
+      actors = [planner_lib.project_expert(task, env, config) for env in envs]
+      if student is not None:  # the student drives; the planner takes over on a beta share
+        policy = student
+        if beta > 0:
+          model = intervention_lib.make_model(
+              'random', seed=seed, config=intervention_lib.RandomConfig(expert_fraction=beta))
+        else:
+          model = intervention_lib.make_model('never', seed=seed)
+    episodes = collector.run_together(envs, task, actors, list(seeds), policy, model,
                                       episode_length)
   finally:
     for env in envs:
@@ -162,9 +162,16 @@ def run_parallel(task, seeds, student_arrays, beta, seed, planner_iterations, wo
     return [episode for f in futures for episode in f.result()]
 
 
+def _read(path: str) -> dict:
+  """Every array of the npz at `path`, read into memory (the file is closed)."""
+  with np.load(path) as f:
+    return {name: f[name] for name in f.files}
+
+
 def fit_student(states: np.ndarray, labels: np.ndarray, config: DistillConfig,
                 seed: int) -> dict:
-  """A tanh MLP fitted to (state, label) by mean squared error; returns expert-file arrays."""
+  """A tanh MLP fitted to (state, label) by mean squared error; returns expert-file arrays,
+  plus `train_mse`, the loss of the last batch (an estimate of the training MSE)."""
   import tensorflow as tf
   tf.keras.utils.set_random_seed(seed)
   in_shift = states.mean(0)
@@ -215,8 +222,7 @@ def distill(work_dir: str, config: DistillConfig = DistillConfig(), workers: int
     student_path = os.path.join(work_dir, f'student_{k}.npz')
     if k in done:
       record = done[k]
-      with np.load(student_path) as f:
-        student = {n: f[n] for n in f.files}
+      student = _read(student_path)
       continue
     start = time.time()
     if not os.path.exists(data_path):
@@ -231,10 +237,9 @@ def distill(work_dir: str, config: DistillConfig = DistillConfig(), workers: int
                raw_labels=np.concatenate([e['labels'] for e in episodes]),
                success=np.array([e['success'] for e in episodes]),
                expert_share=np.array([e['expert_share'] for e in episodes]))
-    with np.load(data_path) as f:
-      collected = {'success': float(f['success'].mean()),
-                   'expert_share': float(f['expert_share'].mean())}
-    label_sets = [np.load(os.path.join(work_dir, f'labels_{j}.npz')) for j in range(k + 1)]
+    label_sets = [_read(os.path.join(work_dir, f'labels_{j}.npz')) for j in range(k + 1)]
+    collected = {'success': float(label_sets[k]['success'].mean()),
+                 'expert_share': float(label_sets[k]['expert_share'].mean())}
     states = np.concatenate([d['states'] for d in label_sets])
     labels = np.concatenate([d['labels'] for d in label_sets])
     kept = ~dropped(states)
