@@ -90,10 +90,11 @@ class StudentPolicy:
 
 
 def _episodes(task: str, seeds: Sequence[int], student_arrays: Optional[dict], beta: float,
-              seed: int, planner_iterations: int, episode_length: Optional[int] = None
-              ) -> list[dict]:
+              seed: int, planner_iterations: int, episode_length: Optional[int] = None,
+              first_episode: int = 0) -> list[dict]:
   """Worker: runs the episodes of `seeds`; with a student, it acts and the planner takes over
-  on a `beta` share of steps at random. With `planner_iterations` > 0 the planner (that many
+  on a `beta` share of steps at random, episode i drawing the takeovers of the run's
+  episode `first_episode + i` (so the split across workers changes nothing). With `planner_iterations` > 0 the planner (that many
   MPPI updates per step) labels every state; with 0 the student acts alone (evaluation).
   Returns per episode the states, the planner's labels (the executed actions where nobody
   labels), the executed actions, success and the planner's share of control."""
@@ -117,6 +118,7 @@ def _episodes(task: str, seeds: Sequence[int], student_arrays: Optional[dict], b
               'random', seed=seed, config=intervention_lib.RandomConfig(expert_fraction=beta))
         else:
           model = intervention_lib.make_model('never', seed=seed)
+        model.reset(first_episode)  # skip the streams of the episodes before this chunk's
     episodes = collector.run_together(envs, task, actors, list(seeds), policy, model,
                                       episode_length)
   finally:
@@ -149,16 +151,18 @@ def smooth(labels: np.ndarray, window: int) -> np.ndarray:
 
 def run_parallel(task, seeds, student_arrays, beta, seed, planner_iterations, workers,
                  episode_length: Optional[int] = None) -> list[dict]:
-  """`_episodes` over `seeds` split across `workers` processes, in seed order."""
+  """`_episodes` over `seeds` split across `workers` processes, in seed order; the episodes
+  are the same for any number of workers."""
   chunks = [[int(s) for s in c] for c in np.array_split(np.asarray(seeds), max(1, workers))
             if len(c)]
   if len(chunks) == 1:
     return _episodes(task, chunks[0], student_arrays, beta, seed, planner_iterations,
                      episode_length)
+  firsts = np.cumsum([0] + [len(c) for c in chunks[:-1]])
   with concurrent.futures.ProcessPoolExecutor(
       len(chunks), mp_context=multiprocessing.get_context('spawn')) as pool:
-    futures = [pool.submit(_episodes, task, c, student_arrays, beta, seed + 7919 * k,
-                           planner_iterations, episode_length) for k, c in enumerate(chunks)]
+    futures = [pool.submit(_episodes, task, c, student_arrays, beta, seed, planner_iterations,
+                           episode_length, int(first)) for c, first in zip(chunks, firsts)]
     return [episode for f in futures for episode in f.result()]
 
 

@@ -109,3 +109,16 @@ def test_labels_are_averaged_over_a_centred_window_per_episode():
   np.testing.assert_array_equal(distill.smooth(labels, 1), labels)
   with pytest.raises(ValueError, match='odd'):
     distill.smooth(labels, 4)
+
+
+def test_takeovers_do_not_depend_on_the_number_of_workers():
+  arrays = _student_arrays('pen')
+  runs = [distill.run_parallel('pen', [21, 22, 23], arrays, beta=0.5, seed=3,
+                               planner_iterations=1, workers=workers, episode_length=8)
+          for workers in (1, 2)]
+  shares = [[e['expert_share'] for e in run] for run in runs]
+  assert shares[0] == shares[1]
+  assert 0 < np.mean(shares[0]) < 1  # both drivers acted
+  # The same episodes, up to float rounding: the student acts on batches of 3 or of 1-2.
+  for one, two in zip(*runs):
+    np.testing.assert_allclose(one['actions'], two['actions'], atol=1e-3)
