@@ -119,3 +119,24 @@ def test_headline_puts_the_shipped_methods_side_by_side_and_compares_with_hg_dag
   assert bench._versus([20, 30], [60, 70]) == '-40 (below)'
   assert bench._versus([20], None) == '-'
   assert bench._versus([100], [95]) == '+5 (one seed: not judged)'
+
+
+def test_ablations_pair_each_variant_with_its_method_on_the_same_seeds(tmp_path):
+  root, out = str(tmp_path / 'runs'), str(tmp_path / 'out')
+  _write_run(root, 'pen', '40', 'rlif_value', 0, [0.2, 0.5])
+  _write_run(root, 'pen', '40', 'rlif_value', 1, [0.3, 0.8])
+  _write_run(root, 'pen', '40', 'rlif_value', 2, [0.3, 0.6])
+  _write_run(root, 'pen', '40', 'rlif_value+bc1', 0, [0.2, 0.7])
+  _write_run(root, 'pen', '40', 'rlif_value+bc1', 1, [0.4, 0.7])  # another initial policy
+  _write_run(root, 'pen', '10', 'rlif_value+g4', 0, [0.2, 0.9])    # no method run to pair with
+  bench.write_report(bench.load_rows(root, 'pen'), 'pen', out, 'spec')
+  with open(os.path.join(out, 'results.md')) as f:
+    lines = f.read().splitlines()
+  start = lines.index('| expert level | variant | seeds | variant | method as it ships | '
+                      'difference | variant ahead | initial BC policies |')
+  # Seeds 0 and 1 only (seed 2 has no bc1 run): 70 vs 50, 70 vs 80 -> +20, -10.
+  assert lines[start + 2] == (
+      '| ~40% | rlif_value+bc1 | 0, 1 | 70, 70 | 50, 80 | +5 +- 15 | 1 of 2 | '
+      'differ: seed 1: 40 vs 30 |')
+  assert not any('rlif_value+g4' in line for line in lines[start:])
+  assert bench.ablations({}) == []
