@@ -238,8 +238,8 @@ def ablations(runs) -> list[str]:
                      and (level, base, s) in runs)
       if not seeds:
         continue
-      pairs = [[sorted(runs[(level, m, s)], key=lambda x: x['round']) for m in (label, base)]
-               for s in seeds]
+      pairs = [_at_equal_steps([sorted(runs[(level, m, s)], key=lambda x: x['round'])
+                                for m in (label, base)]) for s in seeds]
       final = [[100 * run[-1]['eval']['success_rate'] for run in pair] for pair in pairs]
       initial = [[100 * run[0]['eval']['success_rate'] for run in pair] for pair in pairs]
       gaps = [v - b for v, b in final]
@@ -258,6 +258,13 @@ def ablations(runs) -> list[str]:
           '| expert level | variant | seeds | variant | method as it ships | difference | '
           'variant ahead | initial BC policies |',
           '|---|---|---|---|---|---|---|---|'] + lines
+
+
+def _at_equal_steps(runs):
+  """Each run's rounds up to the env steps the shortest of them reached (a run still going is
+  compared with its partner at the same budget, whatever their round sizes)."""
+  steps = min(run[-1]['env_steps'] for run in runs)
+  return [[row for row in run if row['env_steps'] <= steps] for run in runs]
 
 
 def _versus(ours, theirs) -> str:

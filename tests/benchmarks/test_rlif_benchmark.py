@@ -140,3 +140,14 @@ def test_ablations_pair_each_variant_with_its_method_on_the_same_seeds(tmp_path)
       'differ: seed 1: 40 vs 30 |')
   assert not any('rlif_value+g4' in line for line in lines[start:])
   assert bench.ablations({}) == []
+
+
+def test_ablations_compare_a_run_still_going_at_its_partners_env_steps():
+  def run(successes, steps_per_round):
+    return [{'round': i, 'env_steps': i * steps_per_round, 'eval': {'success_rate': x}}
+            for i, x in enumerate(successes)]
+  # The variant stopped at 8000 steps, in rounds of 2000; the method went on to 12000.
+  runs = {('40', 'rlif_value+rounds4x', 0): run([0.2, 0.3, 0.4, 0.5, 0.6], 2000),
+          ('40', 'rlif_value', 0): run([0.2, 0.1, 0.9, 0.3], 4000)}
+  (row,) = [line for line in bench.ablations(runs) if line.startswith('| ~40%')]
+  assert row == '| ~40% | rlif_value+rounds4x | 0 | 60 | 90 | -30 | 0 of 1 | same |'
