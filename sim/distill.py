@@ -118,7 +118,7 @@ def _episodes(task: str, seeds: Sequence[int], student_arrays: Optional[dict], b
               'random', seed=seed, config=intervention_lib.RandomConfig(expert_fraction=beta))
         else:
           model = intervention_lib.make_model('never', seed=seed)
-        model.reset(first_episode)  # skip the streams of the episodes before this chunk's
+        model.skip(first_episode)  # the streams of the run's episodes before this chunk's
     episodes = collector.run_together(envs, task, actors, list(seeds), policy, model,
                                       episode_length)
   finally:

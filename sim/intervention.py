@@ -152,6 +152,11 @@ class InterventionModel:
     self._episodes_started += num_episodes
     self._hold_left = np.zeros(num_episodes, np.int64)
 
+  def skip(self, num_episodes: int) -> None:
+    """The next episodes started draw the streams of the episodes after `num_episodes` more
+    (a worker that runs a later part of a run's episodes draws what a single process would)."""
+    self._episodes_started += num_episodes
+
   def decide(self, obs, policy_action, expert_action) -> bool:
     """One step of the single episode started by `reset()`."""
     if len(self._hold_left) != 1:

@@ -156,6 +156,13 @@ def test_episodes_side_by_side_decide_as_one_by_one(name):
                        for t in range(steps)], axis=1)
   np.testing.assert_array_equal(together, np.array(one_by_one))
   assert 0 < together.mean() < 1
+  # Skipping the first 3 episodes' streams, the next 2 decide as episodes 3 and 4 did.
+  later = iv.make_model(name, seed=9, config=config, **kwargs)
+  later.skip(3)
+  later.reset(2)
+  tail = np.stack([later.decide_all(obs[3:, t], policy_actions[3:, t], expert_actions[3:, t])
+                   for t in range(steps)], axis=1)
+  np.testing.assert_array_equal(tail, together[3:])
   # A subset of running episodes (others finished) keeps each episode's own state.
   batched.reset(n)
   part = batched.decide_all(obs[[1, 3], 0], policy_actions[[1, 3], 0], expert_actions[[1, 3], 0],
