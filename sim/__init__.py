@@ -2,8 +2,9 @@
 collector that deploys a policy under a (simulated) expert and writes raw logs for `pipeline/`.
 
 Modules: `tasks` (environments, success rules), `experts` (DAPG MLP experts and degraded ones),
-`planner` (the project-owned pen expert: MPPI planning on the simulator, bound to the env it
-acts in; `planner.project_expert('pen', env)`), `intervention` (when the expert takes over),
+`actor_expert` (a policy the trainer exported, as numpy arrays), `project_expert` (the
+repository's own expert per task: pen's is such an actor), `planner` (MPPI planning on the pen
+simulator, bound to the env it acts in), `intervention` (when the expert takes over),
 `collector` (rounds -> raw npz episodes), `human_demos` (the door human demonstrations as raw
 episodes), `reference` (Q_ref for the value-based model: our RLPD agent on the dense reward),
 `loop` (the closed RLIF cycle and the baselines on equal budgets: `python -m sim.loop`),

@@ -110,7 +110,7 @@ def _episodes(task: str, seeds: Sequence[int], student_arrays: Optional[dict], b
       actors = [student.expert] * len(envs)
     else:
       config = planner_lib.PlannerConfig(iterations=planner_iterations)
-      actors = [planner_lib.project_expert(task, env, config) for env in envs]
+      actors = [planner_lib.PenPlanner(config, env) for env in envs]
       if student is not None:  # the student drives; the planner takes over on a beta share
         policy = student
         if beta > 0:

@@ -176,9 +176,9 @@ class RlifLoop:
     self.spec, self.run_dir, self.log = spec, run_dir, log
     self.task = tasks_lib.get_task(spec.task)
     self.method = METHODS[spec.method]
-    if expert_dir is None:  # the project's own expert (sim/planner.py), nothing from outside
-      from sim import planner
-      self.base_expert = planner.project_expert(self.task)
+    if expert_dir is None:  # the project's own expert (sim/project_expert.py)
+      from sim import project_expert
+      self.base_expert = project_expert.project_expert(self.task)
     else:
       self.base_expert = experts_lib.MlpExpert.load(
           os.path.join(expert_dir, self.task.expert_file), self.task)
@@ -394,7 +394,7 @@ def main(argv=None) -> None:
   parser.add_argument('--expert_dir', default=os.path.join(
       os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..', 'shared', 'experts',
       'adroit'), help="folder of <task>_dapg_expert.npz files, or 'project' for the "
-      "project's own expert (sim/planner.py; pen only)")
+      "project's own expert (sim/project_expert.py; pen only)")
   parser.add_argument('--reference_dir', default=os.path.join(RUNS_ROOT, 'reference'))
   for field in ('num_demos', 'rounds', 'episodes_per_round', 'initial_updates',
                 'updates_per_round', 'eval_episodes', 'max_env_steps'):

@@ -1,4 +1,8 @@
-"""The project-owned pen expert: a sampling-based teleoperator that plans on the simulator itself.
+"""A project-owned pen teleoperator that plans on the simulator itself (MPPI).
+
+Not the project's pen expert any more (sim/project_expert.py): it succeeds on 80-87% of episodes
+but costs ~15 s an episode, and behaviour cloning could not learn from its demonstrations
+(sim/EXPERTS.md). It stays as a planning teleoperator on the true simulator state.
 
 `PenPlanner` is receding-horizon MPPI on the `AdroitHandPen-v1` MuJoCo model. At every step it
 reads the bound environment's physics state, rolls out `num_samples` perturbed action sequences of
@@ -13,7 +17,7 @@ than the accuracy of the model (see sim/EXPERTS.md).
 Binding. Planning needs the true simulator state (hand joint velocities, the pen's joint angles,
 the goal orientation), which the 45-dim observation does not carry in full, so a planner is bound
 to the environment the collector steps: `PenPlanner(config).bind(env)` or
-`project_expert('pen', env)`. `act(obs, rng)` then plans from `env`'s current state; `obs` is only
+`PenPlanner(config, env)`. `act(obs, rng)` then plans from `env`'s current state; `obs` is only
 checked against that state, so a planner bound to a different environment fails loudly instead
 of planning for the wrong pen. A new episode clears the warm start: the planner notices it when
 the simulation clock has not advanced since its last `act` (`env.reset` sets it back to 0).
@@ -105,10 +109,6 @@ class Prediction(NamedTuple):
   similarity: np.ndarray  # o.g, the cosine between the pen's and the goal's axes
 
 
-class NoProjectExpertError(KeyError):
-  """The task has no expert that lives inside this repository."""
-
-
 def pen_dense_reward(distance, similarity, height) -> np.ndarray:
   """The pen task's dense reward for arrays of pen-to-goal distances, axis dot products o.g and
   pen heights (same formula as the environment's `step`, see the module docstring)."""
@@ -188,7 +188,7 @@ class PenPlanner:
     """The first action of the plan from the bound environment's current state."""
     if self.env is None:
       raise RuntimeError('PenPlanner is not bound to an environment: use '
-                         "planner.bind(env) or sim.planner.project_expert('pen', env)")
+                         "planner.bind(env) or PenPlanner(config, env)")
     self._check_observation(obs)
     data = self._inner.data
     if self._plan is None or data.time <= self._last_time:
@@ -294,19 +294,6 @@ class PenPlanner:
                       similarity)
 
 
-def project_expert(task, env=None, config: Optional[PlannerConfig] = None) -> PenPlanner:
-  """The expert that lives in this repository for `task`, bound to `env`, the environment the
-  collector steps (`env=None`: unbound; call `.bind(env)` once the environment exists). Only the
-  pen task has one (`PenPlanner` with `PlannerConfig()`'s measured settings, see
-  sim/EXPERTS.md); other tasks raise `NoProjectExpertError`."""
-  task = tasks_lib.get_task(task)
-  if task.name != PEN_TASK:
-    raise NoProjectExpertError(
-        f'task {task.name!r} has no project-owned expert (only {PEN_TASK!r} does: '
-        'sim.planner.PenPlanner); use a third-party expert file for it')
-  return PenPlanner(config or PlannerConfig(), env)
-
-
 def measure(num_episodes: int, seed: int, config: Optional[PlannerConfig] = None,
             episode_length: Optional[int] = None, log=None) -> dict:
   """Success rate (the paper's pen rule) and seconds per step of the planner alone on
@@ -315,7 +302,7 @@ def measure(num_episodes: int, seed: int, config: Optional[PlannerConfig] = None
   import time
   from sim import collector
   env = tasks_lib.make_env(PEN_TASK, seed, episode_length)
-  expert = project_expert(PEN_TASK, env, config)
+  expert = PenPlanner(config or PlannerConfig(), env)
   episodes, start = [], time.perf_counter()
   try:
     for i in range(num_episodes):

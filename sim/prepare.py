@@ -8,14 +8,14 @@ Three sources, in this order:
      logs of the project's own expert, written by `python -m sim.quickstart_sample`), in the same
      layout and through the same pipeline: the quickstart's default, seconds instead of minutes;
   3. otherwise (or with `simulate=True`), the simulator: round 0 is `num_demos` demonstrations
-     by the project's own expert (`sim.planner`, nothing from outside the repository), and, when
-     asked, `intervention_rounds` rounds in which a behaviour-cloning policy trained on round 0
-     acts and the same expert takes over at random on about 30% of the steps (the RLIF paper's
-     lowest random schedule, 4-step holds), written as raw logs and appended by the pipeline.
-     Random rather than gated: with a handful of demonstrations the BC policy's actions are so
-     far from the planner's that the gating rule took over at step 0 and never let go (100%
-     interventions, no -1 rewards, on the first try); the value-based operator needs a
-     reference agent, which `sim.loop` trains.
+     by the project's own expert (`sim.project_expert`: for pen, the actor of a policy this
+     project's RLIF loop trained; nothing from outside the repository), and, when asked,
+     `intervention_rounds` rounds in which a behaviour-cloning policy trained on round 0 acts and
+     the same expert takes over at random on about 30% of the steps (the RLIF paper's lowest
+     random schedule, 4-step holds), written as raw logs and appended by the pipeline. Random
+     rather than gated: the value-based operator needs a reference agent, which `sim.loop`
+     trains; with a handful of demonstrations of the earlier planner expert the gating rule took
+     over at step 0 and never let go.
 
 Everything the simulator writes stays beside the dataset (`<data_dir>/<dataset>_raw/round_N/`),
 so the dataset can be rebuilt from it with `pipeline.main`.
@@ -30,7 +30,7 @@ from typing import Callable, Optional
 
 from sim import collector
 from sim import intervention as intervention_lib
-from sim import planner
+from sim import project_expert as project_expert_lib
 from sim import tasks as tasks_lib
 
 RAW_PATTERNS = ('*.npz', '*.jsonl', '*.jsonl.gz')
@@ -78,7 +78,7 @@ def prepare(data_dir: str, dataset: str, task: str = 'pen', manual_dir: Optional
     return result.version_dir
 
   raw_root = os.path.join(data_dir, f'{dataset}_raw')
-  expert = planner.project_expert(task, None)
+  expert = project_expert_lib.project_expert(task)
   log(f'preparing {dataset}: no raw logs in {manual_dir or "the manual directory"}; collecting '
       f'{num_demos} {task.name} demonstrations with the project expert '
       f'({type(expert).__name__}) ...')

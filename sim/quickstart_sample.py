@@ -2,11 +2,11 @@
 
   python -m sim.quickstart_sample [--num_demos 20 --rounds 2 --episodes_per_round 5 --seed 0]
 
-The project's own pen expert (`sim.planner`, nothing from outside the repository) collects round
-0's demonstrations; in each later round a behaviour-cloning policy trained on round 0 acts and
-the expert takes over at random on ~30% of the steps (`sim.prepare`'s simulated rounds). The raw
-npz files are copied into `sim.prepare.SAMPLE_DIR`, where `python -m trainer.main` finds them
-when TFDS's manual directory is empty. The planner costs ~15 s per 200-step episode on one core.
+The project's own pen expert (`sim.project_expert`, nothing from outside the repository) collects
+round 0's demonstrations; in each later round a behaviour-cloning policy trained on round 0 acts
+and the expert takes over at random on ~30% of the steps (`sim.prepare`'s simulated rounds). The
+raw npz files are copied into `sim.prepare.SAMPLE_DIR`, where `python -m trainer.main` finds them
+when TFDS's manual directory is empty. About 40 s on one core.
 """
 
 from __future__ import annotations

@@ -64,7 +64,7 @@ def test_student_acts_and_the_planner_labels_every_state(workers):
   env = tasks_lib.make_env('pen', seeds[0], 6)
   try:
     obs, _ = env.reset(seed=seeds[0])
-    fresh = planner_lib.project_expert('pen', env)
+    fresh = planner_lib.PenPlanner(env=env)
     first = np.clip(fresh.act(obs, np.random.default_rng(seeds[0])), -1, 1)
   finally:
     env.close()

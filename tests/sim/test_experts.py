@@ -134,7 +134,7 @@ def test_noisy_expert_binds_a_planner_base_to_the_collector_env():
   from sim import planner
   from sim import tasks
   env = tasks.make_env('pen', seed=0, episode_length=3)
-  noisy = experts.NoisyExpert(planner.project_expert('pen'), 0.2)
+  noisy = experts.NoisyExpert(planner.PenPlanner(), 0.2)
   bound = collector.bound(noisy, env)
   assert isinstance(bound, experts.NoisyExpert) and bound.noise_scale == 0.2
   assert bound.base.env is env and noisy.base.env is None

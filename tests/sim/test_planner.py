@@ -38,8 +38,8 @@ def test_dense_reward_by_hand():
 
 
 def test_planned_rewards_are_the_rewards_the_environment_pays(env):
-  exact = planner_lib.project_expert('pen', env, EXACT)
-  coarse = planner_lib.project_expert('pen', env, SMALL)  # 1 physics step of 10 ms per step
+  exact = planner_lib.PenPlanner(EXACT, env)
+  coarse = planner_lib.PenPlanner(SMALL, env)  # 1 physics step of 10 ms per step
   env.reset(seed=11)
   sequence = np.clip(np.random.default_rng(0).normal(0, 0.5, (1, 6, 24)), -1, 1)
   planned, approximate = exact.rewards(sequence)[0], coarse.rewards(sequence)[0]
@@ -50,7 +50,7 @@ def test_planned_rewards_are_the_rewards_the_environment_pays(env):
 
 
 def test_the_coarse_model_follows_the_turning_pen(env):
-  coarse = planner_lib.project_expert('pen', env, SMALL)  # 1 physics step of 10 ms per step
+  coarse = planner_lib.PenPlanner(SMALL, env)  # 1 physics step of 10 ms per step
   env.reset(seed=11)
   sequence = np.full((1, 10, 24), 0.3)
   predicted = coarse.predict(sequence).similarity[0]
@@ -63,7 +63,7 @@ def test_the_coarse_model_follows_the_turning_pen(env):
 
 
 def test_act_leaves_the_environment_untouched(env):
-  expert = planner_lib.project_expert('pen', env, SMALL)
+  expert = planner_lib.PenPlanner(SMALL, env)
   obs, _ = env.reset(seed=2)
   obs, *_ = env.step(np.full(24, 0.3))
   before, quat = full_state(env), env.unwrapped.model.body_quat.copy()
@@ -73,13 +73,12 @@ def test_act_leaves_the_environment_untouched(env):
 
 
 def test_episodes_are_reproducible_from_their_seed(env):
-  expert = planner_lib.project_expert('pen', env, SMALL)
+  expert = planner_lib.PenPlanner(SMALL, env)
   first = collector.run_episode(env, 'pen', expert, seed=3, episode_length=10)
   # Same planner, same seed: the reset clears the warm start, so the episode repeats exactly.
   again = collector.run_episode(env, 'pen', expert, seed=3, episode_length=10)
   other_env = tasks.make_env('pen', seed=99, episode_length=10)
-  fresh = collector.run_episode(other_env, 'pen', planner_lib.project_expert('pen', other_env,
-                                                                             SMALL),
+  fresh = collector.run_episode(other_env, 'pen', planner_lib.PenPlanner(SMALL, other_env),
                                 seed=3, episode_length=10)
   other_seed = collector.run_episode(env, 'pen', expert, seed=4, episode_length=10)
   other_env.close()
@@ -103,7 +102,7 @@ def test_planning_beats_holding_still(env):
   # 8 steps under the planner (16 samples x 4 steps) against 8 steps of the action that holds
   # the initial pose, from the same initial state: the planner turns the pen towards the goal.
   config = planner_lib.PlannerConfig(num_samples=16, horizon=4)
-  expert = planner_lib.project_expert('pen', env, config)
+  expert = planner_lib.PenPlanner(config, env)
   obs, _ = env.reset(seed=7)
   hold = expert._holding_plan()[0]
   held = sum(env.step(hold)[1] for _ in range(8))
@@ -130,14 +129,8 @@ def test_binding_errors(env):
   door.close()
 
 
-def test_only_pen_has_a_project_expert(env):
-  assert isinstance(planner_lib.project_expert('pen', env), planner_lib.PenPlanner)
-  with pytest.raises(planner_lib.NoProjectExpertError, match="'door' has no project-owned"):
-    planner_lib.project_expert('door', env)
-
-
 def test_describe_names_the_settings(env):
-  described = planner_lib.project_expert('pen', env, SMALL).describe()
+  described = planner_lib.PenPlanner(SMALL, env).describe()
   assert described['kind'] == 'mppi_planner' and described['task'] == 'pen'
   assert (described['num_samples'], described['horizon']) == (4, 3)
 
@@ -164,8 +157,8 @@ def test_more_iterations_improve_the_plan_again_from_the_same_state(env):
   env.reset(seed=2)
   obs, *_ = env.step(np.full(24, 0.3))
   wider = dataclasses.replace(SMALL, num_samples=16, horizon=6, temperature=1.0)
-  once = planner_lib.project_expert('pen', env, wider)
-  twice = planner_lib.project_expert('pen', env, dataclasses.replace(wider, iterations=2))
+  once = planner_lib.PenPlanner(wider, env)
+  twice = planner_lib.PenPlanner(dataclasses.replace(wider, iterations=2), env)
   # Two updates are one update followed by a second one on its result, with the same stream.
   rng = np.random.default_rng(0)
   first = once._improve(once._holding_plan(), rng)
