@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Optional
+import zipfile
 
 import numpy as np
 
-from sim import tasks as tasks_lib
+from sim import experts
 
 
 class ActorFileError(ValueError):
@@ -64,7 +64,7 @@ def _layers_from_named(arrays: dict, source: str) -> tuple[tuple[np.ndarray, np.
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
-class ActorExpert:
+class ActorExpert(experts.DeterministicExpert):
   """tanh(mean(obs)) of the trainer's actor: ReLU hidden layers, then the head's first A outputs.
   Deterministic (`rng` unused); works on one observation [D] or a batch [N, D]."""
   layers: tuple
@@ -90,14 +90,6 @@ class ActorExpert:
     mean = h @ kernel[:, :self.action_dim] + bias[:self.action_dim]
     return np.tanh(mean)
 
-  def act(self, obs, rng: Optional[np.random.Generator] = None) -> np.ndarray:
-    """The collector's interface: the deterministic action."""
-    return self.action(obs)
-
-  def act_all(self, observations, rngs) -> np.ndarray:
-    """`act` on a batch [N, D] (`collector.run_together`); `rngs` are not used."""
-    return self.action(observations)
-
   def describe(self) -> dict:
     return {'kind': 'actor', 'name': self.name}
 
@@ -118,16 +110,12 @@ class ActorExpert:
     try:
       with np.load(path, allow_pickle=False) as data:
         arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
       raise ActorFileError(f'{path}: not a readable npz actor file ({e})') from e
     provenance = str(arrays.pop('provenance', ''))
     expert = cls(_layers_from_named(arrays, path), str(path).rsplit('/', 1)[-1], provenance)
     if task is not None:
-      task = tasks_lib.get_task(task)
-      if (expert.observation_dim, expert.action_dim) != (task.observation_dim, task.action_dim):
-        raise ActorFileError(
-            f'{path}: actor dims (obs {expert.observation_dim}, act {expert.action_dim}) do not '
-            f'match task {task.name} (obs {task.observation_dim}, act {task.action_dim})')
+      expert.check_task(task, path, ActorFileError)
     return expert
 
   @classmethod
@@ -153,7 +141,6 @@ def main(argv=None) -> None:
   import argparse
   import json
   from sim import collector
-  from sim import experts
   parser = argparse.ArgumentParser(description=main.__doc__)
   parser.add_argument('--policy', required=True, help='a policy trainer.main exported')
   parser.add_argument('--out', required=True, help='the npz to write')

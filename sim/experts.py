@@ -88,8 +88,29 @@ def _check_arrays(arrays: dict, source: str) -> dict:
   return checked
 
 
+class DeterministicExpert:
+  """The collector's interface (`act`, `act_all`) for an expert whose action is a function of
+  the observation alone, `self.action(obs)` on [D] or [N, D]."""
+
+  def act(self, obs, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+    """The deterministic action (`rng` is not used)."""
+    return self.action(obs)
+
+  def act_all(self, observations, rngs) -> np.ndarray:
+    """`act` on a batch [N, D] (`collector.run_together`); `rngs` are not used."""
+    return self.action(observations)
+
+  def check_task(self, task, source: str, error: type) -> None:
+    """Raises `error` when the expert's observation or action size is not `task`'s."""
+    task = tasks_lib.get_task(task)
+    if (self.observation_dim, self.action_dim) != (task.observation_dim, task.action_dim):
+      raise error(f'{source}: expert dims (obs {self.observation_dim}, act {self.action_dim}) '
+                  f'do not match task {task.name} (obs {task.observation_dim}, act '
+                  f'{task.action_dim})')
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
-class MlpExpert:
+class MlpExpert(DeterministicExpert):
   """A two-hidden-layer tanh MLP Gaussian policy with a state-independent standard deviation.
 
   mean(obs) = out_scale * (W2 tanh(W1 tanh(W0 x + b0) + b1) + b2) + out_shift, where
@@ -120,11 +141,7 @@ class MlpExpert:
       raise ExpertFileError(f'{path}: not a readable npz expert file ({e})') from e
     expert = cls.from_arrays(arrays, name=str(path).rsplit('/', 1)[-1])
     if task is not None:
-      task = tasks_lib.get_task(task)
-      if (expert.observation_dim, expert.action_dim) != (task.observation_dim, task.action_dim):
-        raise ExpertFileError(
-            f'{path}: expert dims (obs {expert.observation_dim}, act {expert.action_dim}) do '
-            f'not match task {task.name} (obs {task.observation_dim}, act {task.action_dim})')
+      expert.check_task(task, path, ExpertFileError)
     return expert
 
   @property
@@ -155,14 +172,6 @@ class MlpExpert:
     """A stochastic action: mean + exp(log_std) * N(0, 1)."""
     mean = self.action(obs)
     return mean + self.std * rng.standard_normal(mean.shape)
-
-  def act(self, obs, rng: Optional[np.random.Generator] = None) -> np.ndarray:
-    """The collector's interface: the deterministic action (`rng` is not used)."""
-    return self.action(obs)
-
-  def act_all(self, observations, rngs) -> np.ndarray:
-    """`act` on a batch [N, D] (`collector.run_together`); `rngs` are not used."""
-    return self.action(observations)
 
   def describe(self) -> dict:
     return {'kind': 'mlp', 'name': self.name}
