@@ -226,9 +226,10 @@ def headline(finals, task) -> list[str]:
 def ablations(runs) -> list[str]:
   """Each variant row against its method as it ships, on the seeds both have: final success %
   per seed side by side and the per-seed difference. The same seed draws the same initial
-  states and noise for both runs, but the chaotic simulation does not always reproduce the
-  demonstrations bit for bit across sessions (pen ~40% seed 1: expert success 38% in some
-  runs, 36% in others); where the two runs' initial BC policies differ, the row says so."""
+  states and noise for both runs, but runs collected before the experts acted row by row in a
+  batch (`experts.DeterministicExpert.act_all`) have demonstrations that differ in the last bits,
+  which the simulation amplifies (pen ~40% seed 1: expert success 38% one episode at a time, 36%
+  ten at a time); where the two runs' initial BC policies differ, the row says so."""
   import numpy as np
   lines = []
   for level in sorted({k[0] for k in runs}, key=lambda x: -int(x)):

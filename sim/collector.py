@@ -97,7 +97,11 @@ def run_together(envs, task, experts, seeds, policy: Optional[Callable] = None,
   episode as one batch, then each environment steps. Episode i is the episode `run_episode`
   gives alone with the same seed: its expert draws from `default_rng(seeds[i])`, the
   intervention model's stream is per episode (`InterventionModel.reset`), and the batch only
-  changes how often the networks are called. `on_step(n)` is told after each step how many
+  changes how often the networks are called. Bit for bit where the networks give each row what
+  they give it alone: the experts do (`experts.DeterministicExpert.act_all`), so expert-only
+  rounds do not depend on the batch; a TensorFlow policy or critic called on a batch may round a
+  row differently in the last bits, which the simulation can amplify over an episode, so policy
+  rounds are reproducible for a given batch size (`run_episodes`' `together`). `on_step(n)` is told after each step how many
   episodes took it (a progress bar). Environments made with a camera (`tasks.make_env(...,
   camera=...)`) give episodes with dict observations (state and frames); the experts see the
   states only, and so does the policy unless it takes dict observations (`acting_observations`).

@@ -144,11 +144,7 @@ def test_episodes_side_by_side_equal_the_same_episodes_one_by_one(pen_expert):
     batch_sizes.append(len(obs))
     return np.tanh(obs[:, 0]) * actions[:, 0] - 0.1 * np.abs(actions).sum(-1)
 
-  class RowByRow:  # the MLP expert without its batched path: BLAS rounds a batch's rows
-    def act(self, obs, rng):  # differently (~1e-15), and the hand's contacts amplify that
-      return pen_expert.act(obs, rng)
-
-  noisy = experts.NoisyExpert(RowByRow(), 0.3)
+  noisy = experts.NoisyExpert(pen_expert, 0.3)  # its batched path (act_all), row by row
   seeds = [11, 12, 13, 14]
 
   def model():
@@ -169,7 +165,24 @@ def test_episodes_side_by_side_equal_the_same_episodes_one_by_one(pen_expert):
                   'expert_actions', 'success_flags'):
       np.testing.assert_array_equal(getattr(a, field), getattr(b, field), err_msg=field)
   assert not np.allclose(together[0].observations, together[1].observations)
-  # The MLP expert's batched path: the rows' actions up to BLAS rounding.
+  # The MLP expert's batched path gives every row bit for bit its action alone (a batched
+  # matmul would not: BLAS rounds its rows differently).
   obs = np.concatenate([e.observations for e in together]).astype(np.float64)
-  np.testing.assert_allclose(pen_expert.act_all(obs, None),
-                             np.stack([pen_expert.act(o) for o in obs]), atol=1e-12)
+  np.testing.assert_array_equal(pen_expert.act_all(obs, None),
+                                np.stack([pen_expert.act(o) for o in obs]))
+
+
+def test_a_round_does_not_depend_on_how_many_episodes_run_together(pen_expert):
+  """The benchmark's round 0: the same demonstrations one at a time (one environment reused) and
+  three side by side (one batched expert call per step), bit for bit."""
+  noisy = experts.NoisyExpert(pen_expert, 0.5)
+
+  def round_of(together):
+    return [e for _, e in collector.run_episodes('pen', noisy, 6, seed=1, together=together,
+                                                 episode_length=EPISODE_LENGTH)]
+
+  one, three = round_of(1), round_of(3)
+  for a, b in zip(one, three):
+    np.testing.assert_array_equal(a.observations, b.observations)
+    np.testing.assert_array_equal(a.actions, b.actions)
+  assert not np.array_equal(one[0].actions, one[1].actions)
