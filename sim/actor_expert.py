@@ -3,7 +3,7 @@
 The trainer's actor (`trainer.networks.TanhGaussianActorNetwork`) is an MLP of Dense + ReLU layers
 and a head with 2|A| outputs, the mean and the log-std of a tanh-Gaussian; the exported policy acts
 with tanh(mean). `ActorExpert` computes the same action from the same weights without TensorFlow
-(~0.1 ms a step), so the collector can run it like the DAPG experts, and its npz file is a few
+(~0.1 ms an action), so the collector can run it like the DAPG experts, and its npz file is a few
 hundred KB that the repository can keep.
 
   python -m sim.actor_expert --policy RUN/policies/round_5 --out FILE [--episodes 50 --seed 1000]
@@ -27,6 +27,10 @@ import zipfile
 import numpy as np
 
 from sim import experts
+
+
+# The conversion's check: float32 arithmetic in another order gives ~1e-6.
+MAX_DIFFERENCE = 1e-4
 
 
 class ActorFileError(ValueError):
@@ -84,10 +88,13 @@ class ActorExpert(experts.DeterministicExpert):
     if h.shape[-1] != self.observation_dim:
       raise ValueError(f'observation has {h.shape[-1]} entries, {self.name} expects '
                        f'{self.observation_dim}')
+    # np.einsum's own loop, not BLAS: OpenBLAS threads a 256 x 256 product, which on a machine
+    # busy with other work took 1-3 ms instead of 0.1 ms an action, and its kernels (so the last
+    # bits) depend on the CPU.
     for kernel, bias in self.layers[:-1]:
-      h = np.maximum(h @ kernel + bias, 0.0)
+      h = np.maximum(np.einsum('...i,ij->...j', h, kernel) + bias, 0.0)
     kernel, bias = self.layers[-1]
-    mean = h @ kernel[:, :self.action_dim] + bias[:self.action_dim]
+    mean = np.einsum('...i,ij->...j', h, kernel[:, :self.action_dim]) + bias[:self.action_dim]
     return np.tanh(mean)
 
   def describe(self) -> dict:
@@ -145,15 +152,19 @@ def main(argv=None) -> None:
   parser.add_argument('--policy', required=True, help='a policy trainer.main exported')
   parser.add_argument('--out', required=True, help='the npz to write')
   parser.add_argument('--task', default='pen')
-  parser.add_argument('--provenance', default='', help='where the weights come from, kept in the file')
+  parser.add_argument('--provenance', default='',
+                      help='where the weights come from, kept in the file')
   parser.add_argument('--episodes', type=int, default=50)
   parser.add_argument('--seed', type=int, default=1000)
   args = parser.parse_args(argv)
   expert = ActorExpert.from_saved_policy(args.policy, args.provenance)
   saved = collector.load_saved_policy(args.policy)
-  _, episode = next(iter(collector.run_episodes(args.task, expert, 1, seed=args.seed)))
+  [(_, episode)] = list(collector.run_episodes(args.task, expert, 1, seed=args.seed))
   difference = float(np.max(np.abs(saved(episode.observations) - expert.action(
       episode.observations))))
+  if difference > MAX_DIFFERENCE:
+    raise ActorFileError(f'{args.policy}: the arrays\' actions differ from the SavedModel\'s by '
+                         f'up to {difference:.3g} (> {MAX_DIFFERENCE}); not written')
   expert.save(args.out)
   loaded = ActorExpert.load(args.out, args.task)
   rate = experts.success_rate(args.task, loaded, args.episodes, args.seed)
