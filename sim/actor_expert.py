@@ -45,6 +45,10 @@ def _layers_from_named(arrays: dict, source: str) -> tuple[tuple[np.ndarray, np.
     raise ActorFileError(f'{source}: expected hidden_0_kernel .. hidden_<L-1>_kernel and '
                          f'head_kernel (with their biases); found {sorted(arrays)}')
   names = [f'hidden_{i}' for i in hidden] + ['head']
+  unknown = sorted(set(arrays) - {f'{n}_{part}' for n in names for part in ('kernel', 'bias')})
+  if unknown:
+    raise ActorFileError(f'{source}: arrays {unknown} are not part of an actor with layers '
+                         f'{names}')
   layers, width = [], None
   for name in names:
     if f'{name}_bias' not in arrays:
@@ -89,8 +93,8 @@ class ActorExpert(experts.DeterministicExpert):
       raise ValueError(f'observation has {h.shape[-1]} entries, {self.name} expects '
                        f'{self.observation_dim}')
     # np.einsum's own loop, not BLAS: OpenBLAS threads a 256 x 256 product, which on a machine
-    # busy with other work took 1-3 ms instead of 0.1 ms an action, and its kernels (so the last
-    # bits) depend on the CPU.
+    # busy with other work took 1-3 ms instead of 0.1 ms an action, and picks its kernels (so
+    # the last bits) by CPU.
     for kernel, bias in self.layers[:-1]:
       h = np.maximum(np.einsum('...i,ij->...j', h, kernel) + bias, 0.0)
     kernel, bias = self.layers[-1]
@@ -138,7 +142,11 @@ class ActorExpert(experts.DeterministicExpert):
         raise ActorFileError(f'{path}: variable {variable.name} is not part of the trainer\'s '
                              'tanh-Gaussian MLP actor (dense_<i>, head)')
       layer = 'head' if match.group(1) == 'head' else f'hidden_{match.group(2)}'
-      arrays[f'{layer}_{match.group(3)}'] = variable.numpy()
+      key = f'{layer}_{match.group(3)}'
+      if key in arrays:
+        raise ActorFileError(f'{path}: two variables are {match.group(0)} (the second: '
+                             f'{variable.name}); expected one actor network')
+      arrays[key] = variable.numpy()
     return cls(_layers_from_named(arrays, path), str(path).rstrip('/').rsplit('/', 1)[-1],
                provenance)
 
@@ -152,12 +160,14 @@ def main(argv=None) -> None:
   parser.add_argument('--policy', required=True, help='a policy trainer.main exported')
   parser.add_argument('--out', required=True, help='the npz to write')
   parser.add_argument('--task', default='pen')
-  parser.add_argument('--provenance', default='',
-                      help='where the weights come from, kept in the file')
+  parser.add_argument('--provenance', required=True,
+                      help='where the weights come from (run, method, seed, round), kept in the '
+                      'file')
   parser.add_argument('--episodes', type=int, default=50)
   parser.add_argument('--seed', type=int, default=1000)
   args = parser.parse_args(argv)
   expert = ActorExpert.from_saved_policy(args.policy, args.provenance)
+  expert.check_task(args.task, args.policy, ActorFileError)
   saved = collector.load_saved_policy(args.policy)
   [(_, episode)] = list(collector.run_episodes(args.task, expert, 1, seed=args.seed))
   difference = float(np.max(np.abs(saved(episode.observations) - expert.action(

@@ -16,7 +16,8 @@ Each iteration's labels and student are written to `work_dir` and reused on a re
 An iteration's episodes run in `workers` processes, side by side within each.
 
 Status (sim/EXPERTS.md): four runs of 4 to 7 iterations gave students that succeeded on at most
-1 of 20 episodes, so no student ships; the planner stays the project's pen expert.
+1 of 20 episodes, so no student ships. The project's pen expert is now an actor its RLIF loop
+trained (sim/project_expert.py), not the planner.
 """
 
 from __future__ import annotations

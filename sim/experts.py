@@ -103,7 +103,13 @@ class DeterministicExpert:
     demonstrations collected 10 at a time succeeded 36% where one at a time gave 38% (the
     benchmark's round 0 had both). The experts are small MLPs: the loop costs microseconds
     beside a MuJoCo step. `rngs` are not used."""
-    return np.stack([self.action(o) for o in np.asarray(observations)])
+    observations = np.asarray(observations)
+    if observations.ndim != 2:
+      raise ValueError(f'act_all takes a batch [N, D] of observations, got shape '
+                       f'{observations.shape}')
+    if not len(observations):
+      return np.zeros((0, self.action_dim))
+    return np.stack([self.action(o) for o in observations])
 
   def check_task(self, task, source: str, error: type) -> None:
     """Raises `error` when the expert's observation or action size is not `task`'s."""

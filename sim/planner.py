@@ -326,7 +326,7 @@ def measure(num_episodes: int, seed: int, config: Optional[PlannerConfig] = None
 
 
 def main(argv=None) -> None:
-  """python -m sim.planner --episodes 20 --seed 1000: measures the project-owned pen expert."""
+  """python -m sim.planner --episodes 20 --seed 1000: measures the MPPI planner alone."""
   import argparse
   import json
   parser = argparse.ArgumentParser(description=main.__doc__)

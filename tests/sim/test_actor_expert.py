@@ -79,7 +79,16 @@ def test_bad_files_say_what_is_wrong(exported_actor, tmp_path):
     actor_expert.ActorExpert.load(write('no_head.npz', head_kernel=None))
   with pytest.raises(actor_expert.ActorFileError, match='hidden_1_kernel takes 15 inputs but '
                      'the layer before it gives 16'):
-    actor_expert.ActorExpert.load(write('gap.npz', hidden_1_kernel=np.zeros((15, 8))))
+    actor_expert.ActorExpert.load(write('width.npz', hidden_1_kernel=np.zeros((15, 8))))
+  with pytest.raises(actor_expert.ActorFileError, match='expected hidden_0_kernel'):  # no layer 1
+    actor_expert.ActorExpert.load(write('gap.npz', hidden_2_kernel=arrays['hidden_1_kernel'],
+                                        hidden_2_bias=arrays['hidden_1_bias'],
+                                        hidden_1_kernel=None, hidden_1_bias=None))
+  with pytest.raises(actor_expert.ActorFileError, match="hidden_1_kernel has no hidden_1_bias"):
+    actor_expert.ActorExpert.load(write('no_bias.npz', hidden_1_bias=None))
+  with pytest.raises(actor_expert.ActorFileError, match=r"arrays \['hiddden_2_kernel'\] are not "
+                     'part of an actor'):
+    actor_expert.ActorExpert.load(write('typo.npz', hiddden_2_kernel=np.zeros((8, 8))))
   with pytest.raises(actor_expert.ActorFileError, match='head holds NaN'):
     actor_expert.ActorExpert.load(write('nan.npz', head_bias=np.full(48, np.nan)))
   with pytest.raises(actor_expert.ActorFileError, match='head has 47 outputs'):
@@ -90,3 +99,13 @@ def test_bad_files_say_what_is_wrong(exported_actor, tmp_path):
   (tmp_path / 'text.npz').write_text('not an archive')
   with pytest.raises(actor_expert.ActorFileError, match='not a readable npz actor file'):
     actor_expert.ActorExpert.load(str(tmp_path / 'text.npz'))
+
+
+def test_a_batch_is_acted_on_row_by_row(exported_actor):
+  expert = actor_expert.ActorExpert.from_saved_policy(exported_actor)
+  obs = np.random.default_rng(2).normal(size=(5, 45)).astype(np.float32)
+  np.testing.assert_array_equal(expert.act_all(obs, None),
+                                np.stack([expert.act(o) for o in obs]))
+  assert expert.act_all(np.zeros((0, 45)), None).shape == (0, 24)
+  with pytest.raises(ValueError, match=r'a batch \[N, D\] of observations, got shape \(45,\)'):
+    expert.act_all(obs[0], None)

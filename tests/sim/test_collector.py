@@ -172,10 +172,10 @@ def test_episodes_side_by_side_equal_the_same_episodes_one_by_one(pen_expert):
                                 np.stack([pen_expert.act(o) for o in obs]))
 
 
-def test_a_round_does_not_depend_on_how_many_episodes_run_together(pen_expert):
-  """The benchmark's round 0: the same demonstrations one at a time (one environment reused) and
-  three side by side (one batched expert call per step), bit for bit."""
-  noisy = experts.NoisyExpert(pen_expert, 0.5)
+def _assert_round_does_not_depend_on_the_batch(expert):
+  """Round 0: the same demonstrations one at a time (one environment reused) and three side by
+  side (one batched expert call per step), bit for bit."""
+  noisy = experts.NoisyExpert(expert, 0.5)
 
   def round_of(together):
     return [e for _, e in collector.run_episodes('pen', noisy, 6, seed=1, together=together,
@@ -186,3 +186,12 @@ def test_a_round_does_not_depend_on_how_many_episodes_run_together(pen_expert):
     np.testing.assert_array_equal(a.observations, b.observations)
     np.testing.assert_array_equal(a.actions, b.actions)
   assert not np.array_equal(one[0].actions, one[1].actions)
+
+
+def test_a_round_does_not_depend_on_how_many_episodes_run_together(pen_expert):
+  _assert_round_does_not_depend_on_the_batch(pen_expert)  # the DAPG expert (../shared)
+
+
+def test_a_round_of_the_project_expert_does_not_depend_on_the_batch():
+  from sim import project_expert
+  _assert_round_does_not_depend_on_the_batch(project_expert.project_expert('pen'))
