@@ -102,9 +102,10 @@ def run_together(envs, task, experts, seeds, policy: Optional[Callable] = None,
   rounds do not depend on the batch; a TensorFlow policy or critic called on a batch may round a
   row differently in the last bits, which the simulation can amplify over an episode, so policy
   rounds are reproducible for a given batch size (`run_episodes`' `together`). `on_step(n)` is
-  told after each step how many episodes took it (a progress bar). Environments made with a camera (`tasks.make_env(...,
-  camera=...)`) give episodes with dict observations (state and frames); the experts see the
-  states only, and so does the policy unless it takes dict observations (`acting_observations`).
+  told after each step how many episodes took it (a progress bar). Environments made with a
+  camera (`tasks.make_env(..., camera=...)`) give episodes with dict observations (state and
+  frames); the experts see the states only, and so does the policy unless it takes dict
+  observations (`acting_observations`).
   """
   task = tasks_lib.get_task(task)
   length = episode_length or task.episode_length
