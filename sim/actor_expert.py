@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import zipfile
 
 import numpy as np
 
@@ -117,12 +116,10 @@ class ActorExpert(experts.DeterministicExpert):
 
   @classmethod
   def load(cls, path: str, task=None) -> 'ActorExpert':
-    """Reads an actor npz (no pickles); with `task`, checks its dims against the task's."""
-    try:
-      with np.load(path, allow_pickle=False) as data:
-        arrays = {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-      raise ActorFileError(f'{path}: not a readable npz actor file ({e})') from e
+    """Reads an actor npz (no pickles; local or a gfile URL); with `task`, checks its dims
+    against the task's."""
+    arrays = experts.read_npz(path, ActorFileError, 'actor',
+                              'hidden_<i>_kernel/_bias, head_kernel/_bias, provenance')
     provenance = str(arrays.pop('provenance', ''))
     expert = cls(_layers_from_named(arrays, path), str(path).rsplit('/', 1)[-1], provenance)
     if task is not None:

@@ -64,6 +64,23 @@ def _open(path: str):
     return io.BytesIO(f.read())
 
 
+def read_npz(path: str, error: type, what: str, expected) -> dict:
+  """{name: array} of an npz archive at `path` (local, or a URL through gfile), no pickles;
+  `error` says what is wrong with a file that is not one (`what`: 'expert', 'actor'; `expected`:
+  the arrays it should hold, for the message about a single .npy)."""
+  try:
+    with _open(path) as f:
+      data = np.load(f, allow_pickle=False)
+      if not isinstance(data, np.lib.npyio.NpzFile):
+        raise error(f'{path}: a single .npy array, expected an npz archive of {expected}')
+      with data:
+        return {k: data[k] for k in data.files}
+  except error:
+    raise
+  except (OSError, ValueError, zipfile.BadZipFile) as e:
+    raise error(f'{path}: not a readable npz {what} file ({e})') from e
+
+
 def _check_arrays(arrays: dict, source: str) -> dict:
   """Checks keys, ranks, consistent sizes and finiteness; returns float64 copies."""
   missing = [k for k, _ in EXPERT_ARRAYS if k not in arrays]
@@ -138,18 +155,7 @@ class MlpExpert(DeterministicExpert):
   @classmethod
   def load(cls, path: str, task=None) -> 'MlpExpert':
     """Loads an expert npz (no pickles); with `task`, also checks its dims against the task's."""
-    try:
-      with _open(path) as f:
-        data = np.load(f, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-          raise ExpertFileError(f'{path}: a single .npy array, expected an npz archive of '
-                                f'{[k for k, _ in EXPERT_ARRAYS]}')
-        with data:
-          arrays = {k: data[k] for k in data.files}
-    except ExpertFileError:
-      raise
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-      raise ExpertFileError(f'{path}: not a readable npz expert file ({e})') from e
+    arrays = read_npz(path, ExpertFileError, 'expert', [k for k, _ in EXPERT_ARRAYS])
     expert = cls.from_arrays(arrays, name=str(path).rsplit('/', 1)[-1])
     if task is not None:
       expert.check_task(task, path, ExpertFileError)
