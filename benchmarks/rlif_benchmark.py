@@ -6,8 +6,9 @@ suboptimal experts, every method on the same environment-step budget.
 
 Each (level, method, seed) is one `sim.loop` run under runs/benchmark/<task>/...; runs are
 resumable (the loop records every finished round), so the script can be stopped and started
-again across sessions and picks up where it stopped. After every finished run it rewrites the
-report: benchmarks/results/rlif_<task>/{results.md, runs.jsonl, success.png, interventions.png}.
+again across sessions and picks up where it stopped. Two processes may run the same command:
+a run the other one holds (trainer/run_lock.py) is skipped. After every finished run it rewrites
+the report: benchmarks/results/rlif_<task>/{results.md, runs.jsonl, success.png, interventions.png}.
 
 Expert levels are the calibrated `NoisyExpert` noise scales of `sim.experts.CALIBRATED_NOISE`
 (sim/EXPERTS.md: pen success by the paper's final-step rule, door/hammer/relocate by D4RL's).
@@ -365,6 +366,7 @@ def main():
   grid = f'{args.task}_{args.tag}' if args.tag else args.task
   from sim import experts as experts_lib
   from sim import loop
+  from trainer import run_lock
   args.root = args.root or os.path.join(loop.RUNS_ROOT, 'benchmark')
   out_dir = os.path.join(REPO, 'benchmarks', 'results', f'rlif_{grid}')
   spec_text = (f'Budget per run: {args.rounds} rounds x {args.episodes_per_round} episodes '
@@ -387,8 +389,12 @@ def main():
               updates_per_round=args.updates_per_round, eval_episodes=args.eval_episodes,
               max_env_steps=100_000), label)
           start = time.perf_counter()
-          loop.RlifLoop(spec, run_dir(args.root, grid, level, label, seed),
-                        args.expert_dir, os.path.join(loop.RUNS_ROOT, 'reference')).run()
+          try:
+            loop.RlifLoop(spec, run_dir(args.root, grid, level, label, seed),
+                          args.expert_dir, os.path.join(loop.RUNS_ROOT, 'reference')).run()
+          except run_lock.RunInUse as e:  # another grid process has it: leave it to that one
+            print(f'== level {level} {label} seed {seed}: skipped, {e}', flush=True)
+            continue
           print(f'== level {level} {label} seed {seed}: {time.perf_counter() - start:.0f} s',
                 flush=True)
           write_report(load_rows(args.root, grid), args.task, out_dir, spec_text)

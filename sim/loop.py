@@ -315,6 +315,13 @@ class RlifLoop:
   # ------------------------------------------------------------------------- the loop
 
   def run(self) -> list[dict]:
+    """Runs the rounds not yet recorded; raises `trainer.run_lock.RunInUse` while another
+    process runs the same folder."""
+    from trainer import run_lock
+    with run_lock.hold(self.run_dir):
+      return self._run()
+
+  def _run(self) -> list[dict]:
     spec = self.spec
     done = {row['round'] for row in self.results()}
     self.log(f'{spec.method} on {self.task.name}, expert noise {spec.expert_noise}, seed '

@@ -1,6 +1,8 @@
 """Fixtures that write real raw logs to disk."""
 
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -8,6 +10,24 @@ import pytest
 from pipeline import raw_writer
 
 OBS_DIM, ACT_DIM = 5, 3
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HOLDER = ('import sys, time\n'
+          'from trainer import run_lock\n'
+          'with run_lock.hold(sys.argv[1]):\n'
+          '  print("held", flush=True)\n'
+          '  time.sleep(600)\n')
+
+
+@pytest.fixture
+def held(tmp_path):
+  """A run folder held by another process; yields (folder, process)."""
+  run_dir = str(tmp_path / 'run')
+  proc = subprocess.Popen([sys.executable, '-c', HOLDER, run_dir], cwd=REPO, text=True,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  assert proc.stdout.readline().strip() == 'held'
+  yield run_dir, proc
+  proc.kill()
+  proc.wait()
 
 
 def make_episode(rng, T, takeover=(5, 9)):

@@ -82,6 +82,7 @@ def main(argv):
   from trainer import learners
   from trainer import plugins
   from trainer import rounds_data
+  from trainer import run_lock
   from trainer import train_loop
 
   data_dir = os.path.expanduser(_DATA_DIR.value)
@@ -115,16 +116,17 @@ def main(argv):
       max_round=_MAX_ROUND.value, checkpoint_every=_CHECKPOINT_EVERY.value,
       summary_every=_SUMMARY_EVERY.value, seed=_SEED.value, progress=_PROGRESS.value)
   try:
-    loop = train_loop.TrainLoop(config, settings, data_dir, _DATASET.value, run_dir)
-    print(f'dataset: {loop.data.version_dir} (rounds {loop.data.rounds()})')
-    print(f'learner: {_LEARNER.value} {settings}')
-    if (learners.LEARNERS[_LEARNER.value].data_rule == 'rl'
-        and set(loop.data.rounds()) <= set(config.prior_rounds) and not config.follow):
-      print('note: the dataset holds prior data only (no intervention round): every RLIF reward '
-            'is 0, so RL has nothing to learn from yet; collect an intervention round '
-            '(--prepare_rounds=1 when preparing) or compare with --learner=bc')
-    result = loop.run()
-  except rounds_data.DatasetError as e:
+    with run_lock.hold(run_dir):  # before the loop writes anything into the folder
+      loop = train_loop.TrainLoop(config, settings, data_dir, _DATASET.value, run_dir)
+      print(f'dataset: {loop.data.version_dir} (rounds {loop.data.rounds()})')
+      print(f'learner: {_LEARNER.value} {settings}')
+      if (learners.LEARNERS[_LEARNER.value].data_rule == 'rl'
+          and set(loop.data.rounds()) <= set(config.prior_rounds) and not config.follow):
+        print('note: the dataset holds prior data only (no intervention round): every RLIF reward '
+              'is 0, so RL has nothing to learn from yet; collect an intervention round '
+              '(--prepare_rounds=1 when preparing) or compare with --learner=bc')
+      result = loop.run()
+  except (rounds_data.DatasetError, run_lock.RunInUse) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
   print(f'trained {result["step"]} steps on rounds {result["joined"]}')

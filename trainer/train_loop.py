@@ -25,6 +25,7 @@ from trainer import learners
 from trainer import pairing
 from trainer import replay as replay_lib
 from trainer import rounds_data
+from trainer import run_lock
 
 
 @dataclasses.dataclass
@@ -257,7 +258,12 @@ class TrainLoop:
     """Trains and exports through the schedule; returns when it ends (no follow, `max_round`
     reached, or no new round within `follow_timeout`). Calling it again on the same loop, e.g.
     after raising `config.max_round`, continues without restoring or retracing anything: how
-    the simulated closed loop keeps one trainer up across its rounds."""
+    the simulated closed loop keeps one trainer up across its rounds. Raises
+    `run_lock.RunInUse` if another process is training into the same run folder."""
+    with run_lock.hold(self.run_dir):
+      return self._run()
+
+  def _run(self) -> dict:
     config = self.config
     steps_per_round = config.steps_per_round or config.num_steps
     if not self._started:

@@ -14,6 +14,7 @@ from sim import loop
 from sim import tasks
 from sim import reference
 from tests.sim import shared_files
+from trainer import run_lock
 
 LENGTH = 15
 TINY_REFERENCE = reference.ReferenceSpec(
@@ -144,3 +145,13 @@ def test_the_value_model_uses_the_tasks_calibrated_margin(tmp_path):
   the_loop = loop.RlifLoop(overridden, str(tmp_path / 'run2'), shared_files.EXPERT_DIR,
                            str(tmp_path / 'reference'), TINY_REFERENCE, log=lambda m: None)
   assert the_loop._intervention(1).config.alpha == 0.9  # an explicit setting wins
+
+
+def test_the_simulated_loop_refuses_a_folder_in_use(held, tmp_path):
+  run_dir, proc = held
+  spec = loop.LoopSpec(task='pen', method='rlif_value', rounds=1, episodes_per_round=1,
+                       num_demos=1, eval_episodes=1)
+  rlif = loop.RlifLoop(spec, run_dir, None, str(tmp_path / 'reference'), log=lambda _: None)
+  with pytest.raises(run_lock.RunInUse, match=f'pid {proc.pid} '):
+    rlif.run()
+  assert os.listdir(run_dir) == [run_lock.LOCK_FILE]
