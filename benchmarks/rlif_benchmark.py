@@ -118,9 +118,7 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
   the table holds only runs that reached it; the others are listed below it."""
   import numpy as np
   os.makedirs(out_dir, exist_ok=True)
-  with open(os.path.join(out_dir, 'runs.jsonl'), 'w') as f:
-    for row in rows:
-      f.write(json.dumps(row) + '\n')
+  _replace(os.path.join(out_dir, 'runs.jsonl'), ''.join(json.dumps(row) + '\n' for row in rows))
   runs = {}
   for row in rows:
     runs.setdefault((row['level'], row['method'], row['seed']), []).append(row)
@@ -182,9 +180,20 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
     lines += ['', 'Paper (Table 1, pen, mean over the three expert levels): RLIF '
               f'{PAPER_PEN_AVERAGE["rlif_value"]}, HG-DAgger {PAPER_PEN_AVERAGE["hg_dagger"]}, '
               f'DAgger {PAPER_PEN_AVERAGE["dagger"]}, BC {PAPER_PEN_AVERAGE["bc"]}.']
-  with open(os.path.join(out_dir, 'results.md'), 'w') as f:
-    f.write('\n'.join(lines) + '\n')
+  _replace(os.path.join(out_dir, 'results.md'), '\n'.join(lines) + '\n')
   _plots(runs, task, out_dir)
+
+
+def _replace(path, text_or_figure) -> None:
+  """Writes a report file whole or not at all: two grid processes may rewrite the same report."""
+  root, ext = os.path.splitext(path)
+  tmp = f'{root}.{os.getpid()}.tmp{ext}'
+  if isinstance(text_or_figure, str):
+    with open(tmp, 'w') as f:
+      f.write(text_or_figure)
+  else:
+    text_or_figure.savefig(tmp, dpi=90)
+  os.replace(tmp, path)
 
 
 def headline(finals, task) -> list[str]:
@@ -326,7 +335,7 @@ def _plots(runs, task, out_dir):
       ax.grid(alpha=0.3)
       ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(os.path.join(out_dir, name), dpi=90)
+    _replace(os.path.join(out_dir, name), fig)
     plt.close(fig)
 
 
