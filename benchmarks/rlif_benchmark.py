@@ -104,12 +104,14 @@ def load_rows(root, task):
       path = os.path.join(base, level_dir, run, 'results.jsonl')
       if os.path.exists(path):
         with open(path) as f:
-          for line in f:
-            if line.strip():
-              row = json.loads(line)
-              row['level'] = level_dir[len('level'):]
-              row['method'] = run.rsplit('-s', 1)[0]  # the method, with its variant if any
-              rows.append(row)
+          lines = f.read().split('\n')
+        # A line without its newline is a row another grid process is still writing.
+        for line in lines[:-1]:
+          if line.strip():
+            row = json.loads(line)
+            row['level'] = level_dir[len('level'):]
+            row['method'] = run.rsplit('-s', 1)[0]  # the method, with its variant if any
+            rows.append(row)
   return rows
 
 
@@ -187,13 +189,18 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
 def _replace(path, text_or_figure) -> None:
   """Writes a report file whole or not at all: two grid processes may rewrite the same report."""
   root, ext = os.path.splitext(path)
-  tmp = f'{root}.{os.getpid()}.tmp{ext}'
-  if isinstance(text_or_figure, str):
-    with open(tmp, 'w') as f:
-      f.write(text_or_figure)
-  else:
-    text_or_figure.savefig(tmp, dpi=90)
-  os.replace(tmp, path)
+  tmp = f'{root}.{os.getpid()}.tmp{ext}'  # the extension last: savefig reads the format from it
+  try:
+    if isinstance(text_or_figure, str):
+      with open(tmp, 'w') as f:
+        f.write(text_or_figure)
+    else:
+      text_or_figure.savefig(tmp, dpi=90)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
 
 
 def headline(finals, task) -> list[str]:
@@ -402,7 +409,8 @@ def main():
             loop.RlifLoop(spec, run_dir(args.root, grid, level, label, seed),
                           args.expert_dir, os.path.join(loop.RUNS_ROOT, 'reference')).run()
           except run_lock.RunInUse as e:  # another grid process has it: leave it to that one
-            print(f'== level {level} {label} seed {seed}: skipped, {e}', flush=True)
+            print(f'== level {level} {label} seed {seed}: skipped, in use by {e.holder}',
+                  flush=True)
             continue
           print(f'== level {level} {label} seed {seed}: {time.perf_counter() - start:.0f} s',
                 flush=True)

@@ -420,7 +420,11 @@ def main(argv=None) -> None:
   run_dir = args.run_dir or os.path.join(
       RUNS_ROOT, 'loop', f'{spec.task}-{spec.method}-noise{spec.expert_noise}-s{spec.seed}')
   expert_dir = None if args.expert_dir == 'project' else args.expert_dir
-  RlifLoop(spec, run_dir, expert_dir, args.reference_dir).run()
+  from trainer import run_lock
+  try:
+    RlifLoop(spec, run_dir, expert_dir, args.reference_dir).run()
+  except run_lock.RunInUse as e:
+    raise SystemExit(f'error: {e}') from None
 
 
 if __name__ == '__main__':

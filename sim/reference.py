@@ -174,7 +174,7 @@ def load_or_train(task, expert, spec: ReferenceSpec, cache_dir: str,
   reference = ReferenceAgent(agent, directory, spec, stats)
   stats['ranking_accuracy'] = ranking_accuracy(reference, task, expert,
                                                episode_length=spec.episode_length)
-  tmp = directory + '.tmp'
+  tmp = f'{directory}.{os.getpid()}.tmp'  # per process: two grid processes may train one cache
   if tf.io.gfile.exists(tmp):
     tf.io.gfile.rmtree(tmp)
   tf.io.gfile.makedirs(tmp)
@@ -183,8 +183,13 @@ def load_or_train(task, expert, spec: ReferenceSpec, cache_dir: str,
     json.dump({'task': task.name, 'expert': describe, 'spec': dataclasses.asdict(spec),
                'stats': stats}, f, indent=1, default=list)
   if tf.io.gfile.exists(directory):
-    tf.io.gfile.rmtree(directory)
-  tf.io.gfile.rename(tmp, directory)
+    tf.io.gfile.rmtree(directory)  # a cache load_or_train could not use
+  try:
+    tf.io.gfile.rename(tmp, directory)
+  except (tf.errors.OpError, OSError):
+    if not tf.io.gfile.exists(os.path.join(directory, 'spec.json')):
+      raise
+    tf.io.gfile.rmtree(tmp)  # another process stored the same agent in the meantime
   log(f'reference agent: trained in {stats["train_seconds"]} s, ranking accuracy '
       f'{stats["ranking_accuracy"]:.2f} (expert vs noisy action; 0.5 = chance) -> {directory}')
   return reference

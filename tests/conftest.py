@@ -1,33 +1,22 @@
-"""Fixtures that write real raw logs to disk."""
+"""Fixtures: real raw logs on disk, and a run folder held by another process."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from pipeline import raw_writer
+from tests import lock_holder
 
 OBS_DIM, ACT_DIM = 5, 3
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-HOLDER = ('import sys, time\n'
-          'from trainer import run_lock\n'
-          'with run_lock.hold(sys.argv[1]):\n'
-          '  print("held", flush=True)\n'
-          '  time.sleep(600)\n')
 
 
 @pytest.fixture
 def held(tmp_path):
-  """A run folder held by another process; yields (folder, process)."""
+  """A run folder held by another process (tests/lock_holder.py); yields (folder, process)."""
   run_dir = str(tmp_path / 'run')
-  proc = subprocess.Popen([sys.executable, '-c', HOLDER, run_dir], cwd=REPO, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-  assert proc.stdout.readline().strip() == 'held'
-  yield run_dir, proc
-  proc.kill()
-  proc.wait()
+  with lock_holder.start(run_dir) as proc:
+    yield run_dir, proc
 
 
 def make_episode(rng, T, takeover=(5, 9)):

@@ -126,13 +126,13 @@ def main(argv):
               'is 0, so RL has nothing to learn from yet; collect an intervention round '
               '(--prepare_rounds=1 when preparing) or compare with --learner=bc')
       result = loop.run()
+      print(f'trained {result["step"]} steps on rounds {result["joined"]}')
+      policy_dir = os.path.join(run_dir, 'policies', f'round_{max(result["joined"])}')
+      if _EVAL_EPISODES.value > 0 and _EVALUATOR.value:
+        _evaluate(loop.data, policy_dir, run_dir)  # writes evaluation.json: still ours
   except (rounds_data.DatasetError, run_lock.RunInUse) as e:
     print(f'error: {e}', file=sys.stderr)
     return 2
-  print(f'trained {result["step"]} steps on rounds {result["joined"]}')
-  policy_dir = os.path.join(run_dir, 'policies', f'round_{max(result["joined"])}')
-  if _EVAL_EPISODES.value > 0 and _EVALUATOR.value:
-    _evaluate(loop.data, policy_dir, run_dir)
   print(f'dataset:     {loop.data.version_dir}')
   print(f'checkpoints: {os.path.join(run_dir, "checkpoints")}')
   print(f'policies:    {os.path.join(run_dir, "policies")} (rounds {result["exported"]})')

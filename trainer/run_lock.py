@@ -5,8 +5,9 @@ summaries, and neither would notice. `hold(run_dir)` takes an exclusive `fcntl.f
 RUN_DIR/.run.lock for as long as its `with` block runs; a second process asking for the same
 folder gets `RunInUse` at once, naming the holder's pid and host and when it started. The
 kernel releases the lock when the holder exits, kill -9 included, so a crashed run never
-leaves a stale lock behind. The lock belongs to the process: a `hold` nested inside another on
-the same folder (the CLI around the loop's own) passes through.
+leaves a stale lock behind. A `hold` nested inside another on the same folder in the same
+thread (the CLI around the loop's own) passes through; another thread of the holding process is
+refused like another process.
 
 Local folders only: a `tf.io.gfile` URL (gs://...) has no flock, and its run is not locked.
 """
@@ -14,52 +15,79 @@ Local folders only: a `tf.io.gfile` URL (gs://...) has no flock, and its run is 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import socket
+import threading
 import time
 from typing import Iterator
 
 LOCK_FILE = '.run.lock'
-_held: dict[str, int] = {}  # folders this process holds -> nesting depth
 
 
 class RunInUse(RuntimeError):
-  """Another process holds the run folder."""
+  """Another process (or thread) holds the run folder; `holder` says which."""
+
+  def __init__(self, run_dir: str, holder: str):
+    super().__init__(
+        f'{run_dir} is in use by another process ({holder}); two processes writing one run '
+        'folder would mix their checkpoints and exports: wait for it to finish, or give this '
+        'job another run folder')
+    self.run_dir, self.holder = run_dir, holder
+
+
+@dataclasses.dataclass
+class _Held:
+  fd: int
+  thread: int
+  depth: int = 1
+
+
+_held: dict[str, _Held] = {}  # realpath of a folder this process holds -> its lock
+_registry = threading.Lock()
 
 
 @contextlib.contextmanager
 def hold(run_dir: str) -> Iterator[None]:
+  """Holds `run_dir` for this block; raises `RunInUse` at once if another holds it."""
   if '://' in run_dir:
     yield
     return
-  import fcntl
   os.makedirs(run_dir, exist_ok=True)
   key = os.path.realpath(run_dir)
-  if key in _held:
-    _held[key] += 1
-    try:
-      yield
-    finally:
-      _held[key] -= 1
-    return
-  path = os.path.join(run_dir, LOCK_FILE)
-  fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+  with _registry:
+    held = _held.get(key)
+    if held is not None:
+      if held.thread != threading.get_ident():
+        raise RunInUse(run_dir, f'pid {os.getpid()}, another thread of this process')
+      held.depth += 1
+    else:
+      _held[key] = _Held(_lock(run_dir), threading.get_ident())
   try:
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      holder = os.pread(fd, 512, 0).decode(errors='replace').strip() or 'unknown'
-      raise RunInUse(
-          f'{run_dir} is in use by another process ({holder}); two processes writing one '
-          'run folder would mix their checkpoints and exports: wait for it to finish, or '
-          'give this job another run folder') from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, (f'pid {os.getpid()} on {socket.gethostname()}, since '
-                   f'{time.strftime("%Y-%m-%d %H:%M:%S %Z")}').encode(), 0)
-    _held[key] = 1
-    try:
-      yield
-    finally:
-      del _held[key]
+    yield
   finally:
-    os.close(fd)  # releases the flock
+    with _registry:
+      held = _held[key]
+      held.depth -= 1
+      if not held.depth:
+        del _held[key]
+        os.close(held.fd)  # releases the flock
+
+
+def _lock(run_dir: str) -> int:
+  """The flocked descriptor of RUN_DIR/.run.lock, its content naming this process."""
+  import fcntl
+  fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_CREAT | os.O_RDWR, 0o644)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    holder = os.pread(fd, 512, 0).decode(errors='replace').strip() or 'holder unknown'
+    os.close(fd)
+    raise RunInUse(run_dir, holder) from None
+  except BaseException:
+    os.close(fd)
+    raise
+  os.ftruncate(fd, 0)
+  os.pwrite(fd, (f'pid {os.getpid()} on {socket.gethostname()}, since '
+                 f'{time.strftime("%Y-%m-%d %H:%M:%S %Z")}').encode(), 0)
+  return fd

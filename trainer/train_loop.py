@@ -98,9 +98,10 @@ class TrainLoop:
     self._schedule_var = tf.Variable('', dtype=tf.string, trainable=False)
     self._checkpoint = tf.train.Checkpoint(agent=self.agent, sampler=self.replay.generator,
                                            schedule=self._schedule_var)
-    self._manager = tf.train.CheckpointManager(
-        self._checkpoint, os.path.join(run_dir, 'checkpoints'), max_to_keep=2)
-    self._writer = tf.summary.create_file_writer(os.path.join(run_dir, 'tensorboard'))
+    # Both touch the run folder (the manager reads its checkpoint state once, the writer
+    # creates an events file), so they are made in `_run`, under the run lock.
+    self._manager: Optional[tf.train.CheckpointManager] = None
+    self._writer = None
     self.round_stats: dict[int, dict] = {}
     self._started = False  # data joined (fresh or restored); `run` continues from here
 
@@ -116,7 +117,7 @@ class TrainLoop:
                              'transitions': pairing.size(data.transitions),
                              'intervention_rate': data.intervention_rate,
                              'negative_rewards': int((data.transitions['reward'] < 0).sum())}
-      with self._writer.as_default(step=r):
+      with self._summaries().as_default(step=r):
         tf.summary.scalar('rounds/intervention_rate', data.intervention_rate)
         tf.summary.scalar('rounds/episodes', data.episodes)
       self.log(f'round {r} joined ({"prior" if is_prior else "intervention"} data): '
@@ -163,10 +164,15 @@ class TrainLoop:
     self._join(self.schedule.joined)
     return True
 
+  def _summaries(self):
+    if self._writer is None:
+      self._writer = tf.summary.create_file_writer(os.path.join(self.run_dir, 'tensorboard'))
+    return self._writer
+
   @property
   def resumable(self) -> bool:
     """Whether `run` will resume from a checkpoint rather than start fresh."""
-    return self._manager.latest_checkpoint is not None
+    return tf.train.latest_checkpoint(os.path.join(self.run_dir, 'checkpoints')) is not None
 
   @property
   def step(self) -> int:
@@ -210,7 +216,7 @@ class TrainLoop:
         now = time.perf_counter()
         rate = (step - last_step) / max(now - last_time, 1e-9)
         last_time, last_step = now, step
-        with self._writer.as_default(step=step):
+        with self._summaries().as_default(step=step):
           for name, value in loss_info.extra.items():
             tf.summary.scalar(f'learner/{name}', value)
           tf.summary.scalar('speed/updates_per_second', rate * self.updates_per_call)
@@ -225,7 +231,7 @@ class TrainLoop:
         self._save()
     if bar is not None:
       bar.close()
-    self._writer.flush()
+    self._summaries().flush()
 
   def _export(self) -> str:
     from tf_agents.policies import policy_saver
@@ -267,6 +273,8 @@ class TrainLoop:
     config = self.config
     steps_per_round = config.steps_per_round or config.num_steps
     if not self._started:
+      self._manager = tf.train.CheckpointManager(
+          self._checkpoint, os.path.join(self.run_dir, 'checkpoints'), max_to_keep=2)
       if not self._restore():
         rounds = self.data.rounds()
         self._check_start_rounds(rounds)

@@ -151,3 +151,13 @@ def test_ablations_compare_a_run_still_going_at_its_partners_env_steps():
           ('40', 'rlif_value', 0): run([0.2, 0.1, 0.9, 0.3], 4000)}
   (row,) = [line for line in bench.ablations(runs) if line.startswith('| ~40%')]
   assert row == '| ~40% | rlif_value+rounds4x | 0 | 60 | 90 | -30 | 0 of 1 | same |'
+
+
+def test_a_row_another_process_is_still_writing_is_left_out(tmp_path):
+  _write_run(str(tmp_path), 'pen', '40', 'rlif_value', 0, [0.3, 0.5])
+  path = os.path.join(bench.run_dir(str(tmp_path), 'pen', '40', 'rlif_value', 0), 'results.jsonl')
+  with open(path, 'a') as f:
+    f.write(json.dumps(_row(2, 0, 0.6))[:25])  # half a row, no newline yet
+  rows = bench.load_rows(str(tmp_path), 'pen')
+  assert [(r['round'], r['eval']['success_rate']) for r in rows] == [(0, 0.3), (1, 0.5)]
+  assert {(r['level'], r['method']) for r in rows} == {('40', 'rlif_value')}

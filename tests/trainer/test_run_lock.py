@@ -1,25 +1,28 @@
 """One process per run folder, checked with real processes: the holder is named, the lock dies
-with its process, and the trainer's CLI and the simulated loop refuse a folder in use before
-writing anything into it (the simulated loop's refusal: tests/sim/test_loop.py)."""
+with its process, and the trainer's CLI and loop refuse a folder in use before writing anything
+into it (the simulated loop's refusal: tests/sim/test_loop.py)."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import threading
 
 import pytest
 
-from tests.conftest import HOLDER
-from tests.conftest import REPO
+from tests import lock_holder
 from trainer import run_lock
+from trainer import train_loop
 
 
 def test_a_second_process_is_refused_with_the_holders_pid(held):
   run_dir, proc = held
-  with pytest.raises(run_lock.RunInUse, match=rf'{run_dir} is in use by another process '
-                                              rf'\(pid {proc.pid} on '):
+  with pytest.raises(run_lock.RunInUse, match=re.escape(
+      f'{run_dir} is in use by another process (pid {proc.pid} on ')) as refused:
     with run_lock.hold(run_dir):
       pass
+  assert refused.value.holder.startswith(f'pid {proc.pid} on ')
 
 
 def test_the_lock_dies_with_its_process_even_under_kill_9(held):
@@ -30,16 +33,26 @@ def test_the_lock_dies_with_its_process_even_under_kill_9(held):
     assert f'pid {os.getpid()} ' in open(os.path.join(run_dir, run_lock.LOCK_FILE)).read()
 
 
-def test_nested_holds_pass_and_the_outer_one_releases(tmp_path):
+def test_nested_holds_pass_another_thread_is_refused_and_the_outer_one_releases(tmp_path):
   run_dir = str(tmp_path / 'run')
   with run_lock.hold(run_dir):
     with run_lock.hold(os.path.join(run_dir, '.')):  # the same folder, spelled differently
       pass
-    still_held = subprocess.run([sys.executable, '-c', HOLDER.replace('time.sleep(600)', ''),
-                                 run_dir], cwd=REPO, capture_output=True, text=True)
+    refused = []
+
+    def other_thread():
+      try:
+        with run_lock.hold(run_dir):
+          pass
+      except run_lock.RunInUse as e:
+        refused.append(e.holder)
+    thread = threading.Thread(target=other_thread)
+    thread.start()
+    thread.join()
+    assert refused == [f'pid {os.getpid()}, another thread of this process']
+    still_held = lock_holder.hold_once(run_dir)  # the inner exit did not release it
     assert still_held.returncode == 1 and 'RunInUse' in still_held.stderr
-  released = subprocess.run([sys.executable, '-c', HOLDER.replace('time.sleep(600)', ''),
-                             run_dir], cwd=REPO, capture_output=True, text=True)
+  released = lock_holder.hold_once(run_dir)
   assert released.returncode == 0 and released.stdout.strip() == 'held'
 
 
@@ -51,24 +64,38 @@ def test_trainer_cli_refuses_a_folder_in_use_before_writing_into_it(held, raw_lo
                       runner='plain')
   out = subprocess.run([sys.executable, '-m', 'trainer.main', '--dataset=ds',
                         f'--data_dir={data_dir}', f'--run_dir={run_dir}', '--num_steps=10',
-                        '--progress=false'], cwd=REPO, capture_output=True, text=True,
-                       timeout=300)
+                        '--progress=false'], cwd=lock_holder.REPO, capture_output=True,
+                       text=True, timeout=300)
   assert out.returncode == 2, out.stderr[-2000:]
   assert f'error: {run_dir} is in use by another process (pid {proc.pid} on ' in out.stderr
   assert os.listdir(run_dir) == [run_lock.LOCK_FILE]  # no checkpoints, summaries or exports
 
 
-def test_a_train_loop_refuses_to_train_into_a_folder_in_use(held, raw_logs, tmp_path):
-  from tests.trainer.test_train_loop import loop
+def test_a_loop_made_while_another_process_trains_sees_that_process_checkpoints(
+    held, raw_logs, tmp_path):
+  """A loop built while the folder was in use writes nothing, and when it runs later it resumes
+  from what the other process left instead of training over it from step 0."""
+  from tests.trainer.test_train_loop import TINY
   from tests.trainer.test_train_loop import write
   run_dir, proc = held
   write(raw_logs, str(tmp_path / 'data'), 0, demos=True)
-  trainer = loop(tmp_path, num_steps=10)
-  assert trainer.run_dir == run_dir
+
+  def make(messages):
+    config = train_loop.LoopConfig(learner='rlpd', batch_size=16, progress=False,
+                                   checkpoint_every=10, num_steps=10)
+    return train_loop.TrainLoop(config, dict(TINY), str(tmp_path / 'data'), 'ds', run_dir,
+                                log=messages.append)
+  early_messages = []
+  early = make(early_messages)
   with pytest.raises(run_lock.RunInUse, match=f'pid {proc.pid} '):
-    trainer.run()
-  assert not os.path.exists(os.path.join(run_dir, 'checkpoints'))
-  assert trainer.step == 0
+    early.run()
+  assert os.listdir(run_dir) == [run_lock.LOCK_FILE]  # no checkpoints, no events file
   proc.kill()
   proc.wait()
-  assert trainer.run()['step'] == 10  # the same loop trains once the holder is gone
+  assert make([]).run()['step'] == 10  # the run the holder stood for
+  exported = os.path.join(run_dir, 'policies', 'round_0', 'saved_model.pb')
+  stamp = os.stat(exported).st_mtime_ns
+  assert early.run()['step'] == 10
+  assert any(m.startswith('resumed from ') and m.endswith(' at step 10')
+             for m in early_messages), early_messages
+  assert os.stat(exported).st_mtime_ns == stamp  # its export was not redone
