@@ -73,6 +73,13 @@ _EVALUATOR = flags.DEFINE_string('evaluator', 'adroit', 'The policy evaluator pl
                                  '(rlif.policy_evaluators; "" for none).')
 
 
+def resolve_run_dir(run_dir, dataset: str, learner: str) -> str:
+  """--run_dir, or runs/DATASET/LEARNER: a local folder made absolute, a tf.io.gfile URL
+  (gs://...) as given."""
+  run_dir = run_dir or os.path.join('runs', dataset, learner)
+  return run_dir if '://' in run_dir else os.path.abspath(run_dir)
+
+
 def main(argv):
   del argv
   from absl import logging
@@ -101,8 +108,7 @@ def main(argv):
                       num_demos=_NUM_DEMOS.value, intervention_rounds=_PREPARE_ROUNDS.value,
                       episodes_per_round=_EPISODES_PER_ROUND.value, seed=_SEED.value,
                       simulate=_SIMULATE.value)
-  run_dir = os.path.abspath(_RUN_DIR.value or os.path.join('runs', _DATASET.value,
-                                                           _LEARNER.value))
+  run_dir = resolve_run_dir(_RUN_DIR.value, _DATASET.value, _LEARNER.value)
   try:
     settings = learners.load_settings(_LEARNER.value, _CONFIG.value,
                                       learners.parse_overrides(_SET.value))
@@ -155,7 +161,8 @@ def _evaluate(data, policy_dir: str, run_dir: str) -> None:
   if 'skipped' in result:
     print(f'evaluation skipped: {result["skipped"]}')
     return
-  with open(os.path.join(run_dir, 'evaluation.json'), 'w') as f:
+  import tensorflow as tf
+  with tf.io.gfile.GFile(os.path.join(run_dir, 'evaluation.json'), 'w') as f:  # gs:// too
     json.dump({'policy': policy_dir, **result}, f, indent=1)
   print(f'evaluation:  {result.get("task", _EVALUATOR.value)}, {result["episodes"]} episodes: '
         f'success {result["success_rate"]:.2f}, mean return {result["mean_return"]:.1f}')

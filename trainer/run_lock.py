@@ -7,7 +7,9 @@ folder gets `RunInUse` at once, naming the holder's pid and host and when it sta
 kernel releases the lock when the holder exits, kill -9 included, so a crashed run never
 leaves a stale lock behind. A `hold` nested inside another on the same folder in the same
 thread (the CLI around the loop's own) passes through; another thread of the holding process is
-refused like another process.
+refused like another process. A hold that had to create the folder removes it again if nothing
+but the lock file is in it when the hold ends (a job that failed before writing anything, e.g.
+on a dataset it could not read, leaves no empty run folder behind).
 
 Local folders only: a `tf.io.gfile` URL (gs://...) has no flock, and its run is not locked.
 """
@@ -40,6 +42,7 @@ class RunInUse(RuntimeError):
 class _Held:
   fd: int
   thread: int
+  created: bool  # the outermost hold made the folder
   depth: int = 1
 
 
@@ -53,6 +56,7 @@ def hold(run_dir: str) -> Iterator[None]:
   if '://' in run_dir:
     yield
     return
+  created = not os.path.isdir(run_dir)
   os.makedirs(run_dir, exist_ok=True)
   key = os.path.realpath(run_dir)
   with _registry:
@@ -62,7 +66,7 @@ def hold(run_dir: str) -> Iterator[None]:
         raise RunInUse(run_dir, f'pid {os.getpid()}, another thread of this process')
       held.depth += 1
     else:
-      _held[key] = _Held(_lock(run_dir), threading.get_ident())
+      _held[key] = _Held(_lock(run_dir), threading.get_ident(), created)
   try:
     yield
   finally:
@@ -71,13 +75,28 @@ def hold(run_dir: str) -> Iterator[None]:
       held.depth -= 1
       if not held.depth:
         del _held[key]
+        if held.created and os.listdir(run_dir) == [LOCK_FILE]:
+          _remove_unused(run_dir)  # still under the flock: nobody else can be using it
         os.close(held.fd)  # releases the flock
+
+
+def _remove_unused(run_dir: str) -> None:
+  """Removes a folder this hold created that holds only its lock file."""
+  try:
+    os.remove(os.path.join(run_dir, LOCK_FILE))
+    os.rmdir(run_dir)
+  except OSError:  # something appeared meanwhile: keep the folder
+    pass
 
 
 def _lock(run_dir: str) -> int:
   """The flocked descriptor of RUN_DIR/.run.lock, its content naming this process."""
   import fcntl
-  fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_CREAT | os.O_RDWR, 0o644)
+  try:
+    fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_CREAT | os.O_RDWR, 0o644)
+  except FileNotFoundError:  # a failed job's hold removed the folder since our makedirs
+    os.makedirs(run_dir, exist_ok=True)
+    fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_CREAT | os.O_RDWR, 0o644)
   try:
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
   except BlockingIOError:

@@ -41,3 +41,11 @@ def test_quickstart_prepares_trains_evaluates_and_exports(tmp_path):
   again = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
   assert again.returncode == 0, again.stderr[-3000:]
   assert 'collecting' not in again.stdout
+
+
+def test_run_dir_local_folders_become_absolute_urls_stay_as_given(tmp_path, monkeypatch):
+  from trainer import main
+  monkeypatch.chdir(tmp_path)
+  assert main.resolve_run_dir(None, 'ds', 'rlif') == str(tmp_path / 'runs' / 'ds' / 'rlif')
+  assert main.resolve_run_dir('out/r1', 'ds', 'rlif') == str(tmp_path / 'out' / 'r1')
+  assert main.resolve_run_dir('gs://bucket/runs/r1', 'ds', 'rlif') == 'gs://bucket/runs/r1'

@@ -56,6 +56,33 @@ def test_nested_holds_pass_another_thread_is_refused_and_the_outer_one_releases(
   assert released.returncode == 0 and released.stdout.strip() == 'held'
 
 
+def test_a_hold_that_wrote_nothing_removes_only_the_folder_it_created(tmp_path):
+  created = str(tmp_path / 'new' / 'run')
+  with run_lock.hold(created):
+    assert os.listdir(created) == [run_lock.LOCK_FILE]
+  assert not os.path.exists(created) and os.path.isdir(tmp_path / 'new')  # parents stay
+  used = str(tmp_path / 'used')
+  with run_lock.hold(used):
+    open(os.path.join(used, 'checkpoint'), 'w').close()
+  assert sorted(os.listdir(used)) == [run_lock.LOCK_FILE, 'checkpoint']
+  existing = tmp_path / 'existing'
+  existing.mkdir()
+  with run_lock.hold(str(existing)):
+    pass
+  assert os.listdir(existing) == [run_lock.LOCK_FILE]  # someone else's folder is kept
+
+
+def test_trainer_cli_on_a_missing_dataset_leaves_no_run_folder(tmp_path):
+  run_dir = tmp_path / 'runs' / 'ds' / 'rlif'
+  out = subprocess.run([sys.executable, '-m', 'trainer.main', '--dataset=ds',
+                        f'--data_dir={tmp_path / "data"}', f'--run_dir={run_dir}',
+                        '--num_steps=10', '--progress=false'], cwd=lock_holder.REPO,
+                       capture_output=True, text=True, timeout=300)
+  assert out.returncode == 2, out.stderr[-2000:]
+  assert out.stderr.startswith('error: ') and 'ds' in out.stderr, out.stderr[-2000:]
+  assert not run_dir.exists()
+
+
 def test_trainer_cli_refuses_a_folder_in_use_before_writing_into_it(held, raw_logs, tmp_path):
   from pipeline import round_job
   run_dir, proc = held
