@@ -70,6 +70,8 @@ VARIANTS = {
     'prior0.25': lambda spec: dataclasses.replace(spec, prior_fraction=0.25),
     'prior0.5': lambda spec: dataclasses.replace(spec, prior_fraction=0.5),  # RLPD's
     'prior0.75': lambda spec: dataclasses.replace(spec, prior_fraction=0.75),
+    # The control: the same learner with every reward 0, i.e. without the takeover signal.
+    'reward0': _learner(reward_scale=0.0),
     'drop': lambda spec: dataclasses.replace(spec, takeover='drop'),
 }
 

@@ -77,6 +77,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
                actor_update_after: int = 0,
                bc_weight: float = 0.0,
                bc_actions: str = 'all',
+               reward_scale: float = 1.0,
                fused_updates: bool = True,
                encoder: Optional[Mapping] = None,
                use_xla: bool = False,
@@ -98,6 +99,9 @@ class RlpdAgent(transition_agent.TransitionAgent):
     of the batch) or 'demonstrated' (only samples whose `Transition.demonstrated` is 1, prior
     data and human-controlled steps; the mean is over those, 0 when a batch has none), so the
     policy's own actions that led to a takeover are not imitated.
+    `reward_scale` multiplies the logged rewards in the TD target: 1 is the recipe; 0 is a
+    control that keeps everything else and ignores the rewards (the RLIF rule's -1s), to measure
+    how much of what the learner gains comes from the takeover signal.
     `fused_updates` applies Adam and the Polyak target update with one TensorFlow kernel per
     variable (trainer/fused_updates.py; same variables, same math) instead of Keras' per-op
     graph; False is Keras' `apply_gradients` and a plain assign.
@@ -126,6 +130,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
     if bc_actions not in BC_ACTIONS:
       raise ValueError(f'bc_actions must be one of {BC_ACTIONS}, got {bc_actions!r}')
     self._bc_actions = bc_actions
+    self._reward_scale = float(reward_scale)
     self._backup_entropy = backup_entropy
     self._fused_updates = bool(fused_updates)
     self._target_entropy = (-action_dim / 2.0 if target_entropy is None else float(target_entropy))
@@ -259,7 +264,8 @@ class RlpdAgent(transition_agent.TransitionAgent):
     if self._backup_entropy:
       next_value -= tf.exp(self._log_alpha) * next_log_prob
     target_q = tf.stop_gradient(
-        transition.reward + self._gamma * transition.discount * next_value)
+        self._reward_scale * transition.reward
+        + self._gamma * transition.discount * next_value)
     q, _ = self._critic((self._critic_features(transition.observation), transition.action))
     loss = tf.reduce_mean(tf.square(q - target_q))
     metrics = {

@@ -53,13 +53,13 @@ def np_policy_sample(agent, observation, seed):
   return np_tanh_gaussian(mean, log_std, noise)
 
 
-def np_td_target(agent, batch, members, gamma=0.99, alpha=None):
+def np_td_target(agent, batch, members, gamma=0.99, alpha=None, reward_scale=1.0):
   next_obs = batch.next_observation.numpy()
   next_action, next_log_prob = np_policy_sample(agent, next_obs, SEED)
   next_q = np_critic(agent.target_critic_network, next_obs, next_action)[members].min(0)
   if alpha is not None:  # backup_entropy
     next_q = next_q - alpha * next_log_prob
-  return batch.reward.numpy() + gamma * batch.discount.numpy() * next_q
+  return reward_scale * batch.reward.numpy() + gamma * batch.discount.numpy() * next_q
 
 
 def np_critic_loss(agent, batch, target):
@@ -137,6 +137,19 @@ def test_backup_entropy_subtracts_alpha_log_pi_in_target():
   loss = agent.critic_loss(batch, target_members=tf.constant([1, 2]), seed=SEED)
   expected = np_critic_loss(agent, batch, np_td_target(agent, batch, [1, 2], alpha=0.5))
   np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize('reward_scale', [0.0, 0.5])
+def test_reward_scale_multiplies_the_reward_in_the_target(reward_scale):
+  agent = make_agent(reward_scale=reward_scale)
+  randomize(agent.critic_network, seed=1)
+  batch = make_batch(5, reward=-1.0)  # the RLIF rule's takeover reward on every sample
+  loss = agent.critic_loss(batch, target_members=tf.constant([0, 2]), seed=SEED)
+  expected = np_critic_loss(agent, batch, np_td_target(agent, batch, [0, 2],
+                                                       reward_scale=reward_scale))
+  np.testing.assert_allclose(loss.numpy(), expected, rtol=1e-5)
+  unscaled = np_critic_loss(agent, batch, np_td_target(agent, batch, [0, 2]))
+  assert abs(unscaled - expected) > 1e-3
 
 
 def test_actor_loss_uses_mean_over_all_critics(agent):
