@@ -135,7 +135,11 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
            'standard error of about 10 points; +- is the std over seeds); round 0 is the shared '
            'initial BC policy. Last 3 = the mean over seeds of each seed\'s mean success in its '
            'last three rounds (60 episodes per seed: less noisy than one round). '
-           'Expert = the collecting expert\'s own success in round 0 (its demonstrations).', '',
+           'Expert = the collecting expert\'s own success in round 0 (its demonstrations). '
+           'Interventions = the share of steps under expert control; flagged (runs from '
+           '2026-11-27 on) = the share of the operator\'s takeover decisions that its rule '
+           'flagged (the value model: Q_ref rated the expert\'s action clearly better); the '
+           'rest are its random 1 - beta part, -1 rewards that say nothing about the action.', '',
            '| expert level | method | rounds done | env steps | initial (BC) | final | last 3 '
            '| best round | expert | interventions, last round | paper (1M steps) |'
            + (' success every 20k steps |' if long_runs else ''),
@@ -162,6 +166,8 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
       expert = [100 * r[0]['collection']['success_rate'] for r in per_seed]
       interventions = [100 * r[-1]['collection']['intervention_rate'] for r in per_seed
                        if len(r) > 1]
+      flagged = [f for f in (flagged_share(r[-1]['collection']) for r in per_seed if len(r) > 1)
+                 if f is not None]
       paper = PAPER_PEN.get(method, {}).get(level) if task == 'pen' else None
       curve = _milestones(per_seed)
       lines.append(
@@ -170,7 +176,8 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
           f'**{np.mean(final):.0f}**{spread} ({", ".join(f"{v:.0f}" for v in final)}) | '
           f'{"-" if n < 2 else f"{np.mean(last3):.0f}"} | '
           f'{np.mean(best):.0f} | {np.mean(expert):.0f} | '
-          f'{f"{np.mean(interventions):.0f}%" if interventions else "-"} | '
+          f'{f"{np.mean(interventions):.0f}%" if interventions else "-"}'
+          f'{f" ({100 * np.mean(flagged):.0f}% flagged)" if flagged else ""} | '
           f'{paper if paper is not None else "-"} |' + (f' {curve} |' if long_runs else ''))
   lines = ([f'# RLIF benchmark on Adroit {task}', '', spec_text, '']
            + headline(finals, task) + [''] + lines)
@@ -186,6 +193,15 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
               f'DAgger {PAPER_PEN_AVERAGE["dagger"]}, BC {PAPER_PEN_AVERAGE["bc"]}.']
   _replace(os.path.join(out_dir, 'results.md'), '\n'.join(lines) + '\n')
   _plots(runs, task, out_dir)
+
+
+def flagged_share(collection: dict):
+  """The share of a round's takeover decisions that the operator's rule flagged, or None
+  (a model without a rule, no takeover, or a run recorded before the counts existed)."""
+  counts = collection.get('intervention_decisions') or {}
+  if 'flagged_takeovers' not in counts or not counts.get('takeovers'):
+    return None
+  return counts['flagged_takeovers'] / counts['takeovers']
 
 
 def _replace(path, text_or_figure) -> None:

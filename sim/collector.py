@@ -270,7 +270,9 @@ def collect_round(task, policy: Callable, expert, intervention_model, num_episod
   """Runs `num_episodes` policy episodes under expert intervention and writes one raw npz per
   episode into `out_dir` (raw format v2 with the frames of `camera`, (height, width) or a
   `tasks.CameraSpec`, when given). Returns a summary: episodes, steps, success_rate,
-  mean_return, intervention_rate (share of steps under expert control), takeovers, paths.
+  mean_return, intervention_rate (share of steps under expert control), takeovers, paths, and
+  the model's `intervention_decisions` in this round (its `counts`: decisions, takeovers and,
+  for a model with a rule, the flagged decisions and flagged takeovers).
 
   `expert_labels` also logs the expert's proposal at every step (`expert_actions`, DAgger's
   labels); off for RLIF and HG-DAgger, whose operators only decide when to take over.
@@ -329,6 +331,7 @@ def _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_len
   task = tasks_lib.get_task(task)
   tf.io.gfile.makedirs(out_dir)
   episodes, paths = [], []
+  counts_before = dict(intervention_model.counts) if intervention_model is not None else None
   for i, episode in run_episodes(task, expert, num_episodes, seed, round_index, episode_length,
                                  policy, intervention_model, progress, camera=camera):
     if policy is None:
@@ -349,7 +352,11 @@ def _collect(task, expert, num_episodes, out_dir, seed, round_index, episode_len
     _write(path, episode, metadata, expert_labels)
     episodes.append(episode)
     paths.append(path)
-  return _summary(episodes, paths)
+  summary = _summary(episodes, paths)
+  if counts_before is not None:  # what the operator decided in this round (sim/intervention.py)
+    summary['intervention_decisions'] = {
+        k: v - counts_before[k] for k, v in intervention_model.counts.items()}
+  return summary
 
 
 _OBSERVATION_INPUT = '0/observation'  # the action signature's observation (PolicySaver's names)

@@ -11,6 +11,13 @@ of each as a batch (one reference-critic call for all of them). Each episode has
 stream, seeded by (model seed, k) for the k-th episode the model has started, so a round decides
 the same whether its episodes run one after another or together.
 
+Every model counts its decisions (`counts`, cumulative since it was made): `decisions` at free
+steps and the `takeovers` they started; models with a rule (`value`, `gating`) also count the
+decisions their rule `flagged` and the takeovers started at a flagged decision
+(`flagged_takeovers`). The rest, `takeovers - flagged_takeovers`, are the value model's random
+1 - beta part: takeovers that say nothing about the policy's action, and so -1 rewards that
+carry no information for RLIF's learner.
+
 Models (registry `MODELS`):
   * `value`  - RLIF paper, Eq. A.2: intervene with probability beta when the expert's action is
                rated clearly better, Q_ref(s, a_exp) - Q_ref(s, a_pi) > (1 - alpha)|Q_ref(s, a_exp)|
@@ -70,7 +77,13 @@ def value_based_probability(q_expert, q_policy, alpha: float, beta: float):
   """Eq. A.2 of the RLIF paper: the probability of intervening is beta when the expert's action
   looks clearly better (`expert_clearly_better`, margin alpha), and 1 - beta otherwise. Works
   elementwise on arrays."""
-  return np.where(expert_clearly_better(q_expert, q_policy, alpha), beta, 1.0 - beta)
+  return flagged_probability(expert_clearly_better(q_expert, q_policy, alpha), beta)
+
+
+def flagged_probability(flagged, beta: float):
+  """The value model's probability of intervening: beta where its rule flagged the step, and
+  1 - beta elsewhere (elementwise)."""
+  return np.where(flagged, beta, 1.0 - beta)
 
 
 def decision_probability_for_fraction(target_fraction: float, hold_steps: int) -> float:
@@ -142,6 +155,9 @@ class InterventionModel:
       raise ValueError(f'hold_steps must be >= 1, got {self.config.hold_steps}')
     self.seed = seed
     self._episodes_started = 0
+    self.counts = {'decisions': 0, 'takeovers': 0}
+    if self.has_rule:
+      self.counts.update(flagged=0, flagged_takeovers=0)
     self.reset()
 
   def reset(self, num_episodes: int = 1) -> None:
@@ -173,17 +189,36 @@ class InterventionModel:
     self._hold_left[episodes[in_control]] -= 1
     free = np.flatnonzero(~in_control)
     if free.size:
-      wants = np.asarray(self._wants_control(
-          np.asarray(observations)[free], np.asarray(policy_actions)[free],
-          np.asarray(expert_actions)[free], [self._rngs[e] for e in episodes[free]]), bool)
+      args = (np.asarray(observations)[free], np.asarray(policy_actions)[free],
+              np.asarray(expert_actions)[free])
+      rngs = [self._rngs[e] for e in episodes[free]]
+      if self.has_rule:
+        flagged = np.asarray(self._rule(*args), bool)
+        wants = np.asarray(self._wants_control_given(flagged, rngs), bool)
+        self.counts['flagged'] += int(flagged.sum())
+        self.counts['flagged_takeovers'] += int((flagged & wants).sum())
+      else:
+        wants = np.asarray(self._wants_control(*args, rngs), bool)
+      self.counts['decisions'] += int(free.size)
+      self.counts['takeovers'] += int(wants.sum())
       starts = free[wants]
       in_control[starts] = True
       self._hold_left[episodes[starts]] = self.config.hold_steps - 1
     return in_control
 
+  has_rule = False  # True: `_rule` and `_wants_control_given` instead of `_wants_control`
+
   def _wants_control(self, observations, policy_actions, expert_actions, rngs):
     """bool [F] for F free episodes (rows), `rngs` their random streams."""
     raise NotImplementedError
+
+  def _rule(self, observations, policy_actions, expert_actions):
+    """bool [F]: where the model's rule says the expert should take over."""
+    raise NotImplementedError
+
+  def _wants_control_given(self, flagged, rngs):
+    """bool [F]: the decisions, given where the rule flagged."""
+    return flagged
 
   def describe(self) -> dict:
     """Name and config, for episode metadata."""
@@ -200,18 +235,22 @@ class ValueBasedIntervention(InterventionModel):
   name = 'value'
   config_class = ValueBasedConfig
 
+  has_rule = True
+
   def __init__(self, q_ref: Callable, config: Optional[ValueBasedConfig] = None, seed: int = 0):
     super().__init__(config, seed)
     self.q_ref = q_ref
 
-  def _wants_control(self, observations, policy_actions, expert_actions, rngs):
+  def _rule(self, observations, policy_actions, expert_actions):
     # One critic call rates both actions of every free episode.
     q = np.asarray(self.q_ref(np.concatenate([observations, observations]),
                               np.concatenate([expert_actions, policy_actions])),
                    np.float64).reshape(-1)
     n = len(observations)
-    p = value_based_probability(q[:n], q[n:], self.config.alpha, self.config.beta)
-    return _uniform(rngs) < p
+    return expert_clearly_better(q[:n], q[n:], self.config.alpha)
+
+  def _wants_control_given(self, flagged, rngs):
+    return _uniform(rngs) < flagged_probability(flagged, self.config.beta)
 
 
 class RandomIntervention(InterventionModel):
@@ -233,7 +272,9 @@ class GatingIntervention(InterventionModel):
   name = 'gating'
   config_class = GatingConfig
 
-  def _wants_control(self, observations, policy_actions, expert_actions, rngs):
+  has_rule = True
+
+  def _rule(self, observations, policy_actions, expert_actions):
     return action_gap(expert_actions, policy_actions) > self.config.threshold
 
 

@@ -355,8 +355,11 @@ class RlifLoop:
              'collection': collected, 'pipeline': appended, 'eval': evaluation,
              'seconds': round(time.perf_counter() - start, 1), 'stage_seconds': stages}
       self._record(row)
+      counts = collected.get('intervention_decisions') or {}
+      flagged = (f' ({counts["flagged_takeovers"]} of {counts["takeovers"]} takeovers flagged)'
+                 if counts.get('takeovers') and 'flagged_takeovers' in counts else '')
       self.log(f'round {r}: collected success {collected["success_rate"]:.2f}, intervention '
-               f'rate {collected["intervention_rate"]:.3f} | policy success '
+               f'rate {collected["intervention_rate"]:.3f}{flagged} | policy success '
                f'{evaluation["success_rate"]:.2f}, return {evaluation["mean_return"]:.1f} '
                f'({row["seconds"]} s)')
     return self.results()

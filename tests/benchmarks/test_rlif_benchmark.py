@@ -51,6 +51,24 @@ def test_report_compares_seeds_at_the_round_all_of_them_finished(tmp_path):
     assert os.path.getsize(os.path.join(out, plot)) > 1000
 
 
+def test_the_interventions_cell_gives_the_share_of_takeovers_the_rule_flagged(tmp_path):
+  root, out = str(tmp_path / 'runs'), str(tmp_path / 'out')
+  _write_run(root, 'pen', '90', 'rlif_value', 0, [0.5, 0.6])
+  _write_run(root, 'pen', '90', 'rlif_value', 1, [0.5, 0.7])
+  for seed, flagged in ((0, 3), (1, 6)):  # of 20 takeover decisions: 15% and 30%
+    path = os.path.join(bench.run_dir(root, 'pen', '90', 'rlif_value', seed), 'results.jsonl')
+    rows = [json.loads(line) for line in open(path)]
+    rows[1]['collection']['intervention_decisions'] = {
+        'decisions': 700, 'takeovers': 20, 'flagged': 9, 'flagged_takeovers': flagged}
+    with open(path, 'w') as f:
+      f.write(''.join(json.dumps(row) + '\n' for row in rows))
+  bench.write_report(bench.load_rows(root, 'pen'), 'pen', out, 'spec')
+  _, table = _table(out)
+  assert '| 25% (22% flagged) | 88.5 |' in table[('~90%', 'rlif_value')]
+  assert bench.flagged_share({'intervention_rate': 0.2}) is None  # recorded before the counts
+  assert bench.flagged_share({'intervention_decisions': {'decisions': 5, 'takeovers': 2}}) is None
+
+
 def test_long_grids_report_success_every_20k_steps_and_other_tasks_no_paper_line(tmp_path):
   root, out = str(tmp_path / 'runs'), str(tmp_path / 'out')
   successes = [0.1 * i for i in range(11)]  # 10 rounds of 4000 steps: 40k env steps

@@ -72,6 +72,12 @@ def test_round_on_pen_passes_the_pipeline(tmp_path, pen_expert):
   assert takeover_starts > 0 and 0 < expert_steps < 2 * EPISODE_LENGTH  # a real mixture
   assert summary['intervention_rate'] == pytest.approx(expert_steps / (2 * EPISODE_LENGTH))
   assert summary['mean_return'] == pytest.approx(np.mean(returns))
+  # The operator's decisions: one at every step the policy was free to act, and each takeover
+  # decision starts a hold; gating has no random part, so it flagged exactly its takeovers.
+  decided = summary['intervention_decisions']
+  assert decided['decisions'] - decided['takeovers'] == 2 * EPISODE_LENGTH - expert_steps
+  assert decided['takeovers'] >= takeover_starts > 0
+  assert decided['flagged'] == decided['flagged_takeovers'] == decided['takeovers']
 
   demo = read(os.path.join(demo_dir, 'pen-demo-s4-00000.npz'))
   assert 'interventions' not in demo and 'policy_actions' not in demo

@@ -57,6 +57,22 @@ def test_value_based_frequencies_follow_the_reference_critic():
   assert len(calls) == 1
 
 
+def test_counts_separate_the_takeovers_the_rule_flagged_from_the_random_ones():
+  model = iv.ValueBasedIntervention(lambda o, a: o[:, 0] * a[:, 0],
+                                    iv.ValueBasedConfig(hold_steps=1), seed=2)
+  n = 2000
+  good = run(model, np.tile([1.0, 0.0, 0.0], (n, 1)))   # flagged: Q_exp 1 > Q_pi 0
+  bad = run(model, np.tile([-1.0, 0.0, 0.0], (n, 1)))   # not flagged: Q_exp -1 < Q_pi 0
+  assert model.counts == {'decisions': 2 * n, 'takeovers': int(good.sum() + bad.sum()),
+                          'flagged': n, 'flagged_takeovers': int(good.sum())}
+  assert 0 < bad.sum() < 0.08 * n  # the 1 - beta part: takeovers the rule did not ask for
+  # A hold's steps are no decisions; models without a rule count no flags.
+  held = iv.RandomIntervention(iv.RandomConfig(0.5, hold_steps=4), seed=0)
+  decisions = run(held, np.zeros((400, OBS_DIM)))
+  assert set(held.counts) == {'decisions', 'takeovers'}
+  assert held.counts['decisions'] - held.counts['takeovers'] == int((~decisions).sum())
+
+
 def test_decision_probability_formula():
   assert iv.decision_probability_for_fraction(0.5, 4) == pytest.approx(0.2)
   assert iv.decision_probability_for_fraction(0.5, 1) == pytest.approx(0.5)
