@@ -72,6 +72,9 @@ VARIANTS = {
     'prior0.75': lambda spec: dataclasses.replace(spec, prior_fraction=0.75),
     # The control: the same learner with every reward 0, i.e. without the takeover signal.
     'reward0': _learner(reward_scale=0.0),
+    # Nothing changed: the method collected again with the code of today, the partner of the
+    # ablations on seeds whose shipped run has another initial BC policy (see `ablations`).
+    'rerun': lambda spec: spec,
     'drop': lambda spec: dataclasses.replace(spec, takeover='drop'),
 }
 
@@ -264,33 +267,47 @@ def ablations(runs) -> list[str]:
   states and noise for both runs, but runs collected before the experts acted row by row in a
   batch (`experts.DeterministicExpert.act_all`) have demonstrations that differ in the last bits,
   which the simulation amplifies (pen ~40% seed 1: expert success 38% one episode at a time, 36%
-  ten at a time); where the two runs' initial BC policies differ, the row says so."""
+  ten at a time); where the two runs' initial BC policies differ, the row says so. Where the
+  method has a `+rerun` run on a seed (the method unchanged, collected with today's code), a
+  variant is paired with that run instead, which starts from the variant's initial policy; the
+  `+rerun` row itself, against the shipped run, shows what a re-collection alone changes."""
   import numpy as np
   lines = []
   for level in sorted({k[0] for k in runs}, key=lambda x: -int(x)):
     for label in sorted({k[1] for k in runs if k[0] == level and '+' in k[1]}, key=row_order):
       base = label.split('+')[0]
+      rerun = f'{base}+rerun'
+
+      def partner(seed):
+        return (rerun if label != rerun and (level, rerun, seed) in runs else base)
+
       seeds = sorted(s for (lv, m, s) in runs if lv == level and m == label
                      and (level, base, s) in runs)
       if not seeds:
         continue
       pairs = [_at_equal_steps([sorted(runs[(level, m, s)], key=lambda x: x['round'])
-                                for m in (label, base)]) for s in seeds]
+                                for m in (label, partner(s))]) for s in seeds]
       final = [[100 * run[-1]['eval']['success_rate'] for run in pair] for pair in pairs]
       initial = [[100 * run[0]['eval']['success_rate'] for run in pair] for pair in pairs]
       gaps = [v - b for v, b in final]
       differ = [f'seed {s}: {v:.0f} vs {b:.0f}' for s, (v, b) in zip(seeds, initial) if v != b]
+      reran = [s for s in seeds if partner(s) == rerun]
+      notes = (['differ: ' + '; '.join(differ)] if differ else []) + (
+          [f'seed{"s" if len(reran) > 1 else ""} {", ".join(map(str, reran))}: against the '
+           'rerun'] if reran else [])
       lines.append(
           f'| ~{level}% | {label} | {", ".join(map(str, seeds))} | '
           f'{", ".join(f"{v:.0f}" for v, _ in final)} | '
           f'{", ".join(f"{b:.0f}" for _, b in final)} | '
           f'{np.mean(gaps):+.0f}' + (f' +- {np.std(gaps):.0f}' if len(gaps) > 1 else '')
           + f' | {sum(g > 0 for g in gaps)} of {len(gaps)} | '
-          f'{"differ: " + "; ".join(differ) if differ else "same"} |')
+          f'{"; ".join(notes) or "same"} |')
   if not lines:
     return []
   return ['Ablations: each variant against its method as it ships, on the same seeds (final '
-          'success %; difference = variant - method per seed, mean +- std).', '',
+          'success %; difference = variant - method per seed, mean +- std; "against the rerun": '
+          'that seed\'s partner is the method collected again with today\'s code, which starts '
+          'from the same initial policy as the variant).', '',
           '| expert level | variant | seeds | variant | method as it ships | difference | '
           'variant ahead | initial BC policies |',
           '|---|---|---|---|---|---|---|---|'] + lines
