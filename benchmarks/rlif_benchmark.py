@@ -268,9 +268,10 @@ def ablations(runs) -> list[str]:
   batch (`experts.DeterministicExpert.act_all`) have demonstrations that differ in the last bits,
   which the simulation amplifies (pen ~40% seed 1: expert success 38% one episode at a time, 36%
   ten at a time); where the two runs' initial BC policies differ, the row says so. Where the
-  method has a `+rerun` run on a seed (the method unchanged, collected with today's code), a
-  variant is paired with that run instead, which starts from the variant's initial policy; the
-  `+rerun` row itself, against the shipped run, shows what a re-collection alone changes."""
+  method has a `+rerun` run on a seed (the method unchanged, collected with today's code) that
+  starts from the variant's initial policy while the shipped run does not, the variant is paired
+  with the rerun; the `+rerun` row itself, against the shipped run, shows what a re-collection
+  alone changes."""
   import numpy as np
   lines = []
   for level in sorted({k[0] for k in runs}, key=lambda x: -int(x)):
@@ -279,7 +280,13 @@ def ablations(runs) -> list[str]:
       rerun = f'{base}+rerun'
 
       def partner(seed):
-        return (rerun if label != rerun and (level, rerun, seed) in runs else base)
+        """The shipped run, or the rerun where only the rerun starts where the variant does."""
+        if label == rerun or (level, rerun, seed) not in runs:
+          return base
+        start = _initial(runs[(level, label, seed)])
+        if _initial(runs[(level, base, seed)]) != start == _initial(runs[(level, rerun, seed)]):
+          return rerun
+        return base
 
       seeds = sorted(s for (lv, m, s) in runs if lv == level and m == label
                      and (level, base, s) in runs)
@@ -311,6 +318,13 @@ def ablations(runs) -> list[str]:
           '| expert level | variant | seeds | variant | method as it ships | difference | '
           'variant ahead | initial BC policies |',
           '|---|---|---|---|---|---|---|---|'] + lines
+
+
+def _initial(run):
+  """What identifies a run's initial BC policy: its round-0 evaluation (success and mean
+  return, which differ between policies in practice)."""
+  first = min(run, key=lambda row: row['round'])['eval']
+  return first['success_rate'], first.get('mean_return')
 
 
 def _at_equal_steps(runs):

@@ -159,15 +159,18 @@ def test_ablations_pair_each_variant_with_its_method_on_the_same_seeds(tmp_path)
   assert not any('rlif_value+g4' in line for line in lines[start:])
   assert bench.ablations({}) == []
   # A rerun of the method on seed 1 starts from bc1's initial policy: bc1 is paired with it
-  # there, and the rerun row itself with the shipped run.
+  # there, and the rerun row itself with the shipped run. On seed 0 the shipped run already
+  # starts where bc1 does, and stays its partner.
   _write_run(root, 'pen', '40', 'rlif_value+rerun', 1, [0.4, 0.6])
+  _write_run(root, 'pen', '40', 'rlif_value+rerun', 0, [0.3, 0.9])
   bench.write_report(bench.load_rows(root, 'pen'), 'pen', out, 'spec')
   with open(os.path.join(out, 'results.md')) as f:
     rows = [line for line in f.read().splitlines() if line.startswith('| ~40% | rlif_value+')]
   assert rows[-2:] == [
       '| ~40% | rlif_value+bc1 | 0, 1 | 70, 70 | 50, 60 | +15 +- 5 | 2 of 2 | '
       'seed 1: against the rerun |',
-      '| ~40% | rlif_value+rerun | 1 | 60 | 80 | -20 | 0 of 1 | differ: seed 1: 40 vs 30 |']
+      '| ~40% | rlif_value+rerun | 0, 1 | 90, 60 | 50, 80 | +10 +- 30 | 1 of 2 | '
+      'differ: seed 0: 30 vs 20; seed 1: 40 vs 30 |']
 
 
 def test_ablations_compare_a_run_still_going_at_its_partners_env_steps():
