@@ -180,7 +180,7 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
           f'{"-" if n < 2 else f"{np.mean(last3):.0f}"} | '
           f'{np.mean(best):.0f} | {np.mean(expert):.0f} | '
           f'{f"{np.mean(interventions):.0f}%" if interventions else "-"}'
-          f'{f" ({100 * np.mean(flagged):.0f}% flagged)" if flagged else ""} | '
+          f'{_flagged_cell(flagged, len(interventions))} | '
           f'{paper if paper is not None else "-"} |' + (f' {curve} |' if long_runs else ''))
   lines = ([f'# RLIF benchmark on Adroit {task}', '', spec_text, '']
            + headline(finals, task) + [''] + lines)
@@ -196,6 +196,16 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
               f'DAgger {PAPER_PEN_AVERAGE["dagger"]}, BC {PAPER_PEN_AVERAGE["bc"]}.']
   _replace(os.path.join(out_dir, 'results.md'), '\n'.join(lines) + '\n')
   _plots(runs, task, out_dir)
+
+
+def _flagged_cell(shares, seeds: int) -> str:
+  """' (N% flagged)' over the seeds that counted their takeovers, saying how many of the row's
+  seeds those are when not all of them."""
+  import numpy as np
+  if not shares:
+    return ''
+  some = f', {len(shares)} of {seeds} seeds' if len(shares) < seeds else ''
+  return f' ({100 * np.mean(shares):.0f}% flagged{some})'
 
 
 def flagged_share(collection: dict):
@@ -297,7 +307,8 @@ def ablations(runs) -> list[str]:
       final = [[100 * run[-1]['eval']['success_rate'] for run in pair] for pair in pairs]
       initial = [[100 * run[0]['eval']['success_rate'] for run in pair] for pair in pairs]
       gaps = [v - b for v, b in final]
-      differ = [f'seed {s}: {v:.0f} vs {b:.0f}' for s, (v, b) in zip(seeds, initial) if v != b]
+      differ = [f'seed {s}: {v:.0f} vs {b:.0f}' for s, (v, b), pair in zip(seeds, initial, pairs)
+                if _initial(pair[0]) != _initial(pair[1])]
       reran = [s for s in seeds if partner(s) == rerun]
       notes = (['differ: ' + '; '.join(differ)] if differ else []) + (
           [f'seed{"s" if len(reran) > 1 else ""} {", ".join(map(str, reran))}: against the '

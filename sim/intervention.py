@@ -206,7 +206,9 @@ class InterventionModel:
       self._hold_left[episodes[starts]] = self.config.hold_steps - 1
     return in_control
 
-  has_rule = False  # True: `_rule` and `_wants_control_given` instead of `_wants_control`
+  # A model with a rule implements `_rule` (and `_wants_control_given` where its decision is not
+  # the rule itself) and not `_wants_control`, which is then never called.
+  has_rule = False
 
   def _wants_control(self, observations, policy_actions, expert_actions, rngs):
     """bool [F] for F free episodes (rows), `rngs` their random streams."""

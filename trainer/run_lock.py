@@ -41,8 +41,8 @@ class RunInUse(RuntimeError):
 @dataclasses.dataclass
 class _Held:
   fd: int
-  thread: int
   created: bool  # the outermost hold made the folder
+  thread: int
   depth: int = 1
 
 
@@ -56,8 +56,6 @@ def hold(run_dir: str) -> Iterator[None]:
   if '://' in run_dir:
     yield
     return
-  created = not os.path.isdir(run_dir)
-  os.makedirs(run_dir, exist_ok=True)
   key = os.path.realpath(run_dir)
   with _registry:
     held = _held.get(key)
@@ -66,7 +64,7 @@ def hold(run_dir: str) -> Iterator[None]:
         raise RunInUse(run_dir, f'pid {os.getpid()}, another thread of this process')
       held.depth += 1
     else:
-      _held[key] = _Held(_lock(run_dir), threading.get_ident(), created)
+      _held[key] = _Held(*_lock(run_dir), threading.get_ident())
   try:
     yield
   finally:
@@ -75,38 +73,56 @@ def hold(run_dir: str) -> Iterator[None]:
       held.depth -= 1
       if not held.depth:
         del _held[key]
-        if held.created and os.listdir(run_dir) == [LOCK_FILE]:
-          _remove_unused(run_dir)  # still under the flock: nobody else can be using it
-        os.close(held.fd)  # releases the flock
+        try:
+          if held.created:
+            _remove_unused(key)  # still under the flock: nobody else can be using it
+        finally:
+          os.close(held.fd)  # releases the flock
 
 
 def _remove_unused(run_dir: str) -> None:
-  """Removes a folder this hold created that holds only its lock file."""
+  """Removes a folder this hold created if it holds only its lock file."""
   try:
-    os.remove(os.path.join(run_dir, LOCK_FILE))
-    os.rmdir(run_dir)
-  except OSError:  # something appeared meanwhile: keep the folder
+    if os.listdir(run_dir) == [LOCK_FILE]:
+      os.remove(os.path.join(run_dir, LOCK_FILE))
+      os.rmdir(run_dir)
+  except OSError:  # gone, or something appeared meanwhile: leave it
     pass
 
 
-def _lock(run_dir: str) -> int:
-  """The flocked descriptor of RUN_DIR/.run.lock, its content naming this process."""
+def _lock(run_dir: str) -> tuple[int, bool]:
+  """(the flocked descriptor of RUN_DIR/.run.lock, its content naming this process; whether
+  this call made the folder). A lock taken on a lock file that another process's hold removed
+  meanwhile (with the folder it had made, between our open and our flock) is no lock: the file
+  at the path is checked to be the one locked, and otherwise it starts again."""
   import fcntl
-  try:
-    fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_CREAT | os.O_RDWR, 0o644)
-  except FileNotFoundError:  # a failed job's hold removed the folder since our makedirs
-    os.makedirs(run_dir, exist_ok=True)
-    fd = os.open(os.path.join(run_dir, LOCK_FILE), os.O_CREAT | os.O_RDWR, 0o644)
-  try:
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-  except BlockingIOError:
-    holder = os.pread(fd, 512, 0).decode(errors='replace').strip() or 'holder unknown'
+  path = os.path.join(run_dir, LOCK_FILE)
+  made = False
+  while True:
+    if not os.path.isdir(run_dir):
+      os.makedirs(run_dir, exist_ok=True)
+      made = True
+    try:
+      fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    except FileNotFoundError:  # the folder was removed since: make it again
+      continue
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      holder = os.pread(fd, 512, 0).decode(errors='replace').strip() or 'holder unknown'
+      os.close(fd)
+      raise RunInUse(run_dir, holder) from None
+    except BaseException:
+      os.close(fd)
+      raise
+    try:
+      current = os.path.samestat(os.fstat(fd), os.stat(path))
+    except FileNotFoundError:
+      current = False
+    if current:
+      break
     os.close(fd)
-    raise RunInUse(run_dir, holder) from None
-  except BaseException:
-    os.close(fd)
-    raise
   os.ftruncate(fd, 0)
   os.pwrite(fd, (f'pid {os.getpid()} on {socket.gethostname()}, since '
                  f'{time.strftime("%Y-%m-%d %H:%M:%S %Z")}').encode(), 0)
-  return fd
+  return fd, made

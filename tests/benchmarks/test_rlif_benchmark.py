@@ -55,7 +55,7 @@ def test_the_interventions_cell_gives_the_share_of_takeovers_the_rule_flagged(tm
   root, out = str(tmp_path / 'runs'), str(tmp_path / 'out')
   _write_run(root, 'pen', '90', 'rlif_value', 0, [0.5, 0.6])
   _write_run(root, 'pen', '90', 'rlif_value', 1, [0.5, 0.7])
-  for seed, flagged in ((0, 3), (1, 6)):  # of 20 takeover decisions: 15% and 30%
+  for seed, flagged in ((0, 3), (1, 7)):  # of 20 takeover decisions: 15% and 35%
     path = os.path.join(bench.run_dir(root, 'pen', '90', 'rlif_value', seed), 'results.jsonl')
     rows = [json.loads(line) for line in open(path)]
     rows[1]['collection']['intervention_decisions'] = {
@@ -64,7 +64,11 @@ def test_the_interventions_cell_gives_the_share_of_takeovers_the_rule_flagged(tm
       f.write(''.join(json.dumps(row) + '\n' for row in rows))
   bench.write_report(bench.load_rows(root, 'pen'), 'pen', out, 'spec')
   _, table = _table(out)
-  assert '| 25% (22% flagged) | 88.5 |' in table[('~90%', 'rlif_value')]
+  assert '| 25% (25% flagged) | 88.5 |' in table[('~90%', 'rlif_value')]
+  _write_run(root, 'pen', '90', 'rlif_value', 2, [0.5, 0.7])  # recorded before the counts
+  bench.write_report(bench.load_rows(root, 'pen'), 'pen', out, 'spec')
+  _, table = _table(out)
+  assert '| 25% (25% flagged, 2 of 3 seeds) | 88.5 |' in table[('~90%', 'rlif_value')]
   assert bench.flagged_share({'intervention_rate': 0.2}) is None  # recorded before the counts
   assert bench.flagged_share({'intervention_decisions': {'decisions': 5, 'takeovers': 2}}) is None
 
@@ -163,14 +167,21 @@ def test_ablations_pair_each_variant_with_its_method_on_the_same_seeds(tmp_path)
   # starts where bc1 does, and stays its partner.
   _write_run(root, 'pen', '40', 'rlif_value+rerun', 1, [0.4, 0.6])
   _write_run(root, 'pen', '40', 'rlif_value+rerun', 0, [0.3, 0.9])
+  # Seed 2's rerun starts with the shipped run's success but another policy (its return).
+  _write_run(root, 'pen', '40', 'rlif_value+rerun', 2, [0.3, 0.5])
+  path = os.path.join(bench.run_dir(root, 'pen', '40', 'rlif_value+rerun', 2), 'results.jsonl')
+  rows = [json.loads(line) for line in open(path)]
+  rows[0]['eval']['mean_return'] = 1234.5
+  with open(path, 'w') as f:
+    f.write(''.join(json.dumps(row) + '\n' for row in rows))
   bench.write_report(bench.load_rows(root, 'pen'), 'pen', out, 'spec')
   with open(os.path.join(out, 'results.md')) as f:
     rows = [line for line in f.read().splitlines() if line.startswith('| ~40% | rlif_value+')]
   assert rows[-2:] == [
       '| ~40% | rlif_value+bc1 | 0, 1 | 70, 70 | 50, 60 | +15 +- 5 | 2 of 2 | '
       'seed 1: against the rerun |',
-      '| ~40% | rlif_value+rerun | 0, 1 | 90, 60 | 50, 80 | +10 +- 30 | 1 of 2 | '
-      'differ: seed 0: 30 vs 20; seed 1: 40 vs 30 |']
+      '| ~40% | rlif_value+rerun | 0, 1, 2 | 90, 60, 50 | 50, 80, 60 | +3 +- 26 | 1 of 3 | '
+      'differ: seed 0: 30 vs 20; seed 1: 40 vs 30; seed 2: 30 vs 30 |']
 
 
 def test_ablations_compare_a_run_still_going_at_its_partners_env_steps():

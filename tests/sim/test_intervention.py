@@ -73,6 +73,32 @@ def test_counts_separate_the_takeovers_the_rule_flagged_from_the_random_ones():
   assert held.counts['decisions'] - held.counts['takeovers'] == int((~decisions).sum())
 
 
+def test_value_decisions_draw_one_uniform_per_free_episode_against_the_rule():
+  """The decisions of the value model, pinned: each free episode draws one U[0, 1) from its own
+  stream per decision and intervenes below value_based_probability (recorded rounds replay)."""
+  q_ref = lambda o, a: o[:, 0] * a[:, 0] + o[:, 1]  # noqa: E731
+  rng = np.random.default_rng(4)
+  n, steps = 3, 80
+  obs = rng.standard_normal((steps, n, OBS_DIM))
+  policy_actions, expert_actions = rng.uniform(-1, 1, (2, steps, n, 2))
+  model = iv.ValueBasedIntervention(q_ref, iv.ValueBasedConfig(alpha=0.9), seed=11)
+  model.reset(n)
+  # Episode k's stream is seeded (model seed, k); the constructor started episode 0.
+  streams = [np.random.default_rng([11, 1 + e]) for e in range(n)]
+  hold = np.zeros(n, int)
+  for t in range(steps):
+    decided = model.decide_all(obs[t], policy_actions[t], expert_actions[t])
+    expected = hold > 0
+    hold[expected] -= 1
+    for e in np.flatnonzero(~expected):
+      p = iv.value_based_probability(q_ref(obs[t, e:e + 1], expert_actions[t, e:e + 1]),
+                                     q_ref(obs[t, e:e + 1], policy_actions[t, e:e + 1]), 0.9, 0.95)
+      if streams[e].random() < p[0]:
+        expected[e], hold[e] = True, 3
+    np.testing.assert_array_equal(decided, expected)
+  assert 0 < model.counts['flagged_takeovers'] < model.counts['takeovers']
+
+
 def test_decision_probability_formula():
   assert iv.decision_probability_for_fraction(0.5, 4) == pytest.approx(0.2)
   assert iv.decision_probability_for_fraction(0.5, 1) == pytest.approx(0.5)

@@ -72,6 +72,31 @@ def test_a_hold_that_wrote_nothing_removes_only_the_folder_it_created(tmp_path):
   assert os.listdir(existing) == [run_lock.LOCK_FILE]  # someone else's folder is kept
 
 
+def test_a_lock_file_removed_between_open_and_flock_is_not_taken_as_the_lock(
+    tmp_path, monkeypatch):
+  """Another process's hold may remove its unused folder between our open and our flock: the
+  flock then holds a file no path leads to. The hold takes a fresh lock file instead."""
+  run_dir = str(tmp_path / 'run')
+  real_open, opened = os.open, []
+
+  def open_then_lose_the_file(path, *args):
+    fd = real_open(path, *args)
+    if not opened:  # the other hold's cleanup, right after our first open
+      os.remove(path)
+      os.rmdir(os.path.dirname(path))
+    opened.append(fd)
+    return fd
+
+  monkeypatch.setattr(run_lock.os, 'open', open_then_lose_the_file)
+  with run_lock.hold(run_dir):
+    lock = os.path.join(run_dir, run_lock.LOCK_FILE)
+    assert len(opened) == 2 and os.path.samestat(os.fstat(opened[1]), os.stat(lock))
+    monkeypatch.undo()
+    refused = lock_holder.hold_once(run_dir)  # the lock at the path is held
+    assert refused.returncode == 1 and 'RunInUse' in refused.stderr
+  assert not os.path.exists(run_dir)  # the hold made it again, so it removes it
+
+
 def test_trainer_cli_on_a_missing_dataset_leaves_no_run_folder(tmp_path):
   run_dir = tmp_path / 'runs' / 'ds' / 'rlif'
   out = subprocess.run([sys.executable, '-m', 'trainer.main', '--dataset=ds',
