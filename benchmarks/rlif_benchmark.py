@@ -305,9 +305,8 @@ def ablations(runs) -> list[str]:
       pairs = [_at_equal_steps([sorted(runs[(level, m, s)], key=lambda x: x['round'])
                                 for m in (label, partner(s))]) for s in seeds]
       final = [[100 * run[-1]['eval']['success_rate'] for run in pair] for pair in pairs]
-      initial = [[100 * run[0]['eval']['success_rate'] for run in pair] for pair in pairs]
       gaps = [v - b for v, b in final]
-      differ = [f'seed {s}: {v:.0f} vs {b:.0f}' for s, (v, b), pair in zip(seeds, initial, pairs)
+      differ = [f'seed {s}: {_initial_text(pair[0], pair[1])}' for s, pair in zip(seeds, pairs)
                 if _initial(pair[0]) != _initial(pair[1])]
       reran = [s for s in seeds if partner(s) == rerun]
       notes = (['differ: ' + '; '.join(differ)] if differ else []) + (
@@ -336,6 +335,15 @@ def _initial(run):
   return, which differ between policies in practice)."""
   first = min(run, key=lambda row: row['round'])['eval']
   return first['success_rate'], first.get('mean_return')
+
+
+def _initial_text(run, other) -> str:
+  """'40 vs 30' (initial success %), with the returns where the successes are equal."""
+  (success, ret), (other_success, other_ret) = _initial(run), _initial(other)
+  text = f'{100 * success:.0f} vs {100 * other_success:.0f}'
+  if success == other_success and ret is not None and other_ret is not None:
+    text += f' (return {ret:.0f} vs {other_ret:.0f})'
+  return text
 
 
 def _at_equal_steps(runs):

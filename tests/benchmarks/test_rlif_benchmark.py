@@ -8,7 +8,7 @@ STEPS_PER_ROUND = 4000
 
 def _row(round_index, seed, success, expert=0.35, interventions=0.25):
   return {'round': round_index, 'seed': seed, 'env_steps': round_index * STEPS_PER_ROUND,
-          'eval': {'success_rate': success},
+          'eval': {'success_rate': success, 'mean_return': 1000.0 * success},
           'collection': {'success_rate': expert if round_index == 0 else 0.5,
                          'intervention_rate': 0.0 if round_index == 0 else interventions}}
 
@@ -171,7 +171,7 @@ def test_ablations_pair_each_variant_with_its_method_on_the_same_seeds(tmp_path)
   _write_run(root, 'pen', '40', 'rlif_value+rerun', 2, [0.3, 0.5])
   path = os.path.join(bench.run_dir(root, 'pen', '40', 'rlif_value+rerun', 2), 'results.jsonl')
   rows = [json.loads(line) for line in open(path)]
-  rows[0]['eval']['mean_return'] = 1234.5
+  rows[0]['eval']['mean_return'] = 1234.0
   with open(path, 'w') as f:
     f.write(''.join(json.dumps(row) + '\n' for row in rows))
   bench.write_report(bench.load_rows(root, 'pen'), 'pen', out, 'spec')
@@ -181,7 +181,7 @@ def test_ablations_pair_each_variant_with_its_method_on_the_same_seeds(tmp_path)
       '| ~40% | rlif_value+bc1 | 0, 1 | 70, 70 | 50, 60 | +15 +- 5 | 2 of 2 | '
       'seed 1: against the rerun |',
       '| ~40% | rlif_value+rerun | 0, 1, 2 | 90, 60, 50 | 50, 80, 60 | +3 +- 26 | 1 of 3 | '
-      'differ: seed 0: 30 vs 20; seed 1: 40 vs 30; seed 2: 30 vs 30 |']
+      'differ: seed 0: 30 vs 20; seed 1: 40 vs 30; seed 2: 30 vs 30 (return 1234 vs 300) |']
 
 
 def test_ablations_compare_a_run_still_going_at_its_partners_env_steps():
