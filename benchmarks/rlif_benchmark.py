@@ -210,11 +210,9 @@ def _flagged_cell(shares, seeds: int) -> str:
 
 def flagged_share(collection: dict):
   """The share of a round's takeover decisions that the operator's rule flagged, or None
-  (a model without a rule, no takeover, or a run recorded before the counts existed)."""
-  counts = collection.get('intervention_decisions') or {}
-  if 'flagged_takeovers' not in counts or not counts.get('takeovers'):
-    return None
-  return counts['flagged_takeovers'] / counts['takeovers']
+  (`sim.intervention.flagged_share` of the round's `intervention_decisions`)."""
+  from sim import intervention
+  return intervention.flagged_share(collection.get('intervention_decisions'))
 
 
 def _replace(path, text_or_figure) -> None:

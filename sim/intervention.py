@@ -86,6 +86,16 @@ def flagged_probability(flagged, beta: float):
   return np.where(flagged, beta, 1.0 - beta)
 
 
+def flagged_share(counts) -> Optional[float]:
+  """The share of takeovers a model's rule flagged, from its `counts` (or a difference of
+  them, a round's `intervention_decisions`); None for a model without a rule, no takeover, or no
+  counts (rounds recorded before they existed)."""
+  counts = counts or {}
+  if 'flagged_takeovers' not in counts or not counts.get('takeovers'):
+    return None
+  return counts['flagged_takeovers'] / counts['takeovers']
+
+
 def decision_probability_for_fraction(target_fraction: float, hold_steps: int) -> float:
   """The per-decision intervention probability q that puts a fraction f of steps under expert
   control when each intervention holds for k steps.

@@ -355,9 +355,9 @@ class RlifLoop:
              'collection': collected, 'pipeline': appended, 'eval': evaluation,
              'seconds': round(time.perf_counter() - start, 1), 'stage_seconds': stages}
       self._record(row)
-      counts = collected.get('intervention_decisions') or {}
+      counts = collected.get('intervention_decisions')
       flagged = (f' ({counts["flagged_takeovers"]} of {counts["takeovers"]} takeovers flagged)'
-                 if counts.get('takeovers') and 'flagged_takeovers' in counts else '')
+                 if intervention_lib.flagged_share(counts) is not None else '')
       self.log(f'round {r}: collected success {collected["success_rate"]:.2f}, intervention '
                f'rate {collected["intervention_rate"]:.3f}{flagged} | policy success '
                f'{evaluation["success_rate"]:.2f}, return {evaluation["mean_return"]:.1f} '

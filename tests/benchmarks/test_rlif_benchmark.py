@@ -21,6 +21,15 @@ def _write_run(root, grid, level, label, seed, successes, **kwargs):
       f.write(json.dumps(_row(i, seed, success, **kwargs)) + '\n')
 
 
+def _edit_rows(root, grid, level, label, seed, edit):
+  """Rewrites a stored run's rows after `edit(rows)` changed them in place."""
+  path = os.path.join(bench.run_dir(root, grid, level, label, seed), 'results.jsonl')
+  rows = [json.loads(line) for line in open(path)]
+  edit(rows)
+  with open(path, 'w') as f:
+    f.write(''.join(json.dumps(row) + '\n' for row in rows))
+
+
 def _table(out_dir):
   with open(os.path.join(out_dir, 'results.md')) as f:
     text = f.read()
@@ -56,12 +65,10 @@ def test_the_interventions_cell_gives_the_share_of_takeovers_the_rule_flagged(tm
   _write_run(root, 'pen', '90', 'rlif_value', 0, [0.5, 0.6])
   _write_run(root, 'pen', '90', 'rlif_value', 1, [0.5, 0.7])
   for seed, flagged in ((0, 3), (1, 7)):  # of 20 takeover decisions: 15% and 35%
-    path = os.path.join(bench.run_dir(root, 'pen', '90', 'rlif_value', seed), 'results.jsonl')
-    rows = [json.loads(line) for line in open(path)]
-    rows[1]['collection']['intervention_decisions'] = {
-        'decisions': 700, 'takeovers': 20, 'flagged': 9, 'flagged_takeovers': flagged}
-    with open(path, 'w') as f:
-      f.write(''.join(json.dumps(row) + '\n' for row in rows))
+    _edit_rows(root, 'pen', '90', 'rlif_value', seed,
+               lambda rows, flagged=flagged: rows[1]['collection'].update(intervention_decisions={
+                   'decisions': 700, 'takeovers': 20, 'flagged': 9,
+                   'flagged_takeovers': flagged}))
   bench.write_report(bench.load_rows(root, 'pen'), 'pen', out, 'spec')
   _, table = _table(out)
   assert '| 25% (25% flagged) | 88.5 |' in table[('~90%', 'rlif_value')]
@@ -169,11 +176,8 @@ def test_ablations_pair_each_variant_with_its_method_on_the_same_seeds(tmp_path)
   _write_run(root, 'pen', '40', 'rlif_value+rerun', 0, [0.3, 0.9])
   # Seed 2's rerun starts with the shipped run's success but another policy (its return).
   _write_run(root, 'pen', '40', 'rlif_value+rerun', 2, [0.3, 0.5])
-  path = os.path.join(bench.run_dir(root, 'pen', '40', 'rlif_value+rerun', 2), 'results.jsonl')
-  rows = [json.loads(line) for line in open(path)]
-  rows[0]['eval']['mean_return'] = 1234.0
-  with open(path, 'w') as f:
-    f.write(''.join(json.dumps(row) + '\n' for row in rows))
+  _edit_rows(root, 'pen', '40', 'rlif_value+rerun', 2,
+             lambda rows: rows[0]['eval'].update(mean_return=1234.0))
   bench.write_report(bench.load_rows(root, 'pen'), 'pen', out, 'spec')
   with open(os.path.join(out, 'results.md')) as f:
     rows = [line for line in f.read().splitlines() if line.startswith('| ~40% | rlif_value+')]

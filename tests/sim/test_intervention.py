@@ -212,3 +212,12 @@ def test_episodes_side_by_side_decide_as_one_by_one(name):
   assert part.shape == (2,)
   with pytest.raises(ValueError, match='decide_all'):
     batched.decide(obs[0, 0], policy_actions[0, 0], expert_actions[0, 0])
+
+
+def test_flagged_share_of_counts():
+  assert iv.flagged_share({'decisions': 9, 'takeovers': 4, 'flagged': 2,
+                           'flagged_takeovers': 1}) == 0.25
+  assert iv.flagged_share({'decisions': 9, 'takeovers': 0, 'flagged': 0,
+                           'flagged_takeovers': 0}) is None  # no takeover
+  assert iv.flagged_share({'decisions': 9, 'takeovers': 4}) is None  # a model without a rule
+  assert iv.flagged_share(None) is None  # a round recorded before the counts
