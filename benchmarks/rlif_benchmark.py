@@ -105,6 +105,8 @@ def load_rows(root, task):
   if not os.path.isdir(base):
     return rows
   for level_dir in sorted(os.listdir(base)):
+    if not level_dir.startswith('level'):  # .report.lock
+      continue
     for run in sorted(os.listdir(os.path.join(base, level_dir))):
       path = os.path.join(base, level_dir, run, 'results.jsonl')
       if os.path.exists(path):
@@ -118,6 +120,20 @@ def load_rows(root, task):
             row['method'] = run.rsplit('-s', 1)[0]  # the method, with its variant if any
             rows.append(row)
   return rows
+
+
+def report(root, grid, task, out_dir, spec_text, budget=None):
+  """Reads the grid's rows and writes its report, one process at a time (a flock on
+  ROOT/GRID/.report.lock): without it a grid process that read the rows earlier could write its
+  older report over a newer one."""
+  import fcntl
+  os.makedirs(os.path.join(root, grid), exist_ok=True)
+  fd = os.open(os.path.join(root, grid, '.report.lock'), os.O_CREAT | os.O_RDWR, 0o644)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    write_report(load_rows(root, grid), task, out_dir, spec_text, budget)
+  finally:
+    os.close(fd)  # releases the flock
 
 
 def write_report(rows, task, out_dir, spec_text, budget=None):
@@ -480,11 +496,11 @@ def main():
             continue
           print(f'== level {level} {label} seed {seed}: {time.perf_counter() - start:.0f} s',
                 flush=True)
-          write_report(load_rows(args.root, grid), args.task, out_dir, spec_text)
+          report(args.root, grid, args.task, out_dir, spec_text)
   from sim import tasks as tasks_lib
   budget = (args.rounds * args.episodes_per_round * tasks_lib.get_task(args.task).episode_length
             if args.complete_only else None)
-  write_report(load_rows(args.root, grid), args.task, out_dir, spec_text, budget)
+  report(args.root, grid, args.task, out_dir, spec_text, budget)
   print(open(os.path.join(out_dir, 'results.md')).read())
 
 

@@ -154,8 +154,8 @@ class GatingConfig:
 # ---- models ------------------------------------------------------------------------------------
 
 class InterventionModel:
-  """Shared hold logic and per-episode random streams; subclasses implement `_wants_control`
-  for the episodes that are free to decide at a step."""
+  """Shared hold logic and per-episode random streams; subclasses implement `_decide` for the
+  episodes that are free to decide at a step."""
   name = ''
   config_class = None
 
@@ -202,13 +202,12 @@ class InterventionModel:
       args = (np.asarray(observations)[free], np.asarray(policy_actions)[free],
               np.asarray(expert_actions)[free])
       rngs = [self._rngs[e] for e in episodes[free]]
-      if self.has_rule:
-        flagged = np.asarray(self._rule(*args), bool)
-        wants = np.asarray(self._wants_control_given(flagged, rngs), bool)
+      wants, flagged = self._decide(*args, rngs)
+      wants = np.asarray(wants, bool)
+      if flagged is not None:
+        flagged = np.asarray(flagged, bool)
         self.counts['flagged'] += int(flagged.sum())
         self.counts['flagged_takeovers'] += int((flagged & wants).sum())
-      else:
-        wants = np.asarray(self._wants_control(*args, rngs), bool)
       self.counts['decisions'] += int(free.size)
       self.counts['takeovers'] += int(wants.sum())
       starts = free[wants]
@@ -216,21 +215,15 @@ class InterventionModel:
       self._hold_left[episodes[starts]] = self.config.hold_steps - 1
     return in_control
 
-  # A model with a rule implements `_rule` (and `_wants_control_given` where its decision is not
-  # the rule itself) and not `_wants_control`, which is then never called.
+  # Whether the model decides by a rule (`_decide` returns where it flagged), and so counts
+  # `flagged` and `flagged_takeovers`.
   has_rule = False
 
-  def _wants_control(self, observations, policy_actions, expert_actions, rngs):
-    """bool [F] for F free episodes (rows), `rngs` their random streams."""
+  def _decide(self, observations, policy_actions, expert_actions, rngs):
+    """(wants [F], flagged [F] or None) for F free episodes (rows), `rngs` their random streams:
+    where the expert takes over, and where the model's rule flagged the step (None for a model
+    without a rule)."""
     raise NotImplementedError
-
-  def _rule(self, observations, policy_actions, expert_actions):
-    """bool [F]: where the model's rule says the expert should take over."""
-    raise NotImplementedError
-
-  def _wants_control_given(self, flagged, rngs):
-    """bool [F]: the decisions, given where the rule flagged."""
-    return flagged
 
   def describe(self) -> dict:
     """Name and config, for episode metadata."""
@@ -253,16 +246,14 @@ class ValueBasedIntervention(InterventionModel):
     super().__init__(config, seed)
     self.q_ref = q_ref
 
-  def _rule(self, observations, policy_actions, expert_actions):
+  def _decide(self, observations, policy_actions, expert_actions, rngs):
     # One critic call rates both actions of every free episode.
     q = np.asarray(self.q_ref(np.concatenate([observations, observations]),
                               np.concatenate([expert_actions, policy_actions])),
                    np.float64).reshape(-1)
     n = len(observations)
-    return expert_clearly_better(q[:n], q[n:], self.config.alpha)
-
-  def _wants_control_given(self, flagged, rngs):
-    return _uniform(rngs) < flagged_probability(flagged, self.config.beta)
+    flagged = expert_clearly_better(q[:n], q[n:], self.config.alpha)
+    return _uniform(rngs) < flagged_probability(flagged, self.config.beta), flagged
 
 
 class RandomIntervention(InterventionModel):
@@ -270,8 +261,8 @@ class RandomIntervention(InterventionModel):
   name = 'random'
   config_class = RandomConfig
 
-  def _wants_control(self, observations, policy_actions, expert_actions, rngs):
-    return _uniform(rngs) < self.config.decision_probability
+  def _decide(self, observations, policy_actions, expert_actions, rngs):
+    return _uniform(rngs) < self.config.decision_probability, None
 
   def describe(self) -> dict:
     out = super().describe()
@@ -286,8 +277,9 @@ class GatingIntervention(InterventionModel):
 
   has_rule = True
 
-  def _rule(self, observations, policy_actions, expert_actions):
-    return action_gap(expert_actions, policy_actions) > self.config.threshold
+  def _decide(self, observations, policy_actions, expert_actions, rngs):
+    flagged = action_gap(expert_actions, policy_actions) > self.config.threshold
+    return flagged, flagged
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,8 +292,8 @@ class NeverIntervention(InterventionModel):
   name = 'never'
   config_class = NeverConfig
 
-  def _wants_control(self, observations, policy_actions, expert_actions, rngs):
-    return np.zeros(len(observations), bool)
+  def _decide(self, observations, policy_actions, expert_actions, rngs):
+    return np.zeros(len(observations), bool), None
 
 
 MODELS = {cls.name: cls for cls in (ValueBasedIntervention, RandomIntervention,

@@ -207,3 +207,33 @@ def test_a_row_another_process_is_still_writing_is_left_out(tmp_path):
   rows = bench.load_rows(str(tmp_path), 'pen')
   assert [(r['round'], r['eval']['success_rate']) for r in rows] == [(0, 0.3), (1, 0.5)]
   assert {(r['level'], r['method']) for r in rows} == {('40', 'rlif_value')}
+
+
+def test_a_report_waits_for_the_one_being_written_and_then_reads_the_rows_afresh(tmp_path):
+  import fcntl
+  import subprocess
+  import sys
+  import time
+  root, out = str(tmp_path / 'runs'), str(tmp_path / 'out')
+  _write_run(root, 'pen', '40', 'rlif_value', 0, [0.3, 0.5])
+  bench.report(root, 'pen', 'pen', out, 'spec')  # the lock file sits beside the level folders
+  assert '**50** (50)' in _table(out)[1][('~40%', 'rlif_value')]
+  # Another grid process is writing its report: this one's waits, and reads the rows only then.
+  fd = os.open(os.path.join(root, 'pen', '.report.lock'), os.O_RDWR)
+  fcntl.flock(fd, fcntl.LOCK_EX)
+  repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+  writer = subprocess.Popen(
+      [sys.executable, '-c', 'import sys; from benchmarks import rlif_benchmark as b; '
+       'print("ready", flush=True); b.report(*sys.argv[1:3], "pen", sys.argv[3], "spec")',
+       root, 'pen', out],
+      cwd=repo, env={**os.environ, 'PYTHONPATH': repo}, stdout=subprocess.PIPE, text=True)
+  try:
+    assert writer.stdout.readline() == 'ready\n'
+    time.sleep(1.0)
+    assert writer.poll() is None  # blocked on the lock
+    _edit_rows(root, 'pen', '40', 'rlif_value', 0,
+               lambda rows: rows.append(_row(2, 0, 0.9)))
+  finally:
+    os.close(fd)  # releases the lock
+  assert writer.wait(timeout=120) == 0
+  assert '**90** (90)' in _table(out)[1][('~40%', 'rlif_value')]
