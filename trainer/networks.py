@@ -310,12 +310,18 @@ class TanhGaussianActorNetwork(network.DistributionNetwork):
   def hidden_sizes(self) -> Tuple[int, ...]:
     return self._hidden_sizes
 
-  def mean_and_log_std(self, observation: tf.Tensor,
-                       training: bool = False) -> Tuple[tf.Tensor, tf.Tensor]:
+  def mean_and_log_std(self, observation: tf.Tensor, training: bool = False,
+                       log_std_on_stopped_features: bool = False
+                       ) -> Tuple[tf.Tensor, tf.Tensor]:
+    """The pre-tanh mean and the clipped log-std. With `log_std_on_stopped_features` the
+    log-std is computed from the last hidden layer under `tf.stop_gradient`: same values, but a
+    loss on it trains only the head's log-std outputs, never the layers the mean shares."""
     h = observation
     for layer in self._hidden_layers:
       h = layer(h, training=training)
     mean, log_std = tf.split(self._head(h, training=training), 2, axis=-1)
+    if log_std_on_stopped_features:
+      _, log_std = tf.split(self._head(tf.stop_gradient(h), training=training), 2, axis=-1)
     return mean, tf.clip_by_value(log_std, LOG_STD_MIN, LOG_STD_MAX)
 
   def call(self, observation, step_type=None, network_state=(), training=False):

@@ -1,4 +1,4 @@
-"""SupervisedAgent: the imitation loss by hand, learning a known mapping, export."""
+"""SupervisedAgent: the imitation losses by hand, what trains what, learning a known mapping, export."""
 
 import math
 
@@ -48,8 +48,8 @@ def np_bc_loss(agent, observation, action, entropy_coefficient):
 
 
 @pytest.mark.parametrize('entropy_coefficient', [0.0, 0.1])
-def test_bc_loss_is_negative_log_likelihood_minus_entropy_bonus(entropy_coefficient):
-  agent = make_agent(entropy_coefficient=entropy_coefficient)
+def test_likelihood_loss_is_negative_log_likelihood_minus_entropy_bonus(entropy_coefficient):
+  agent = make_agent(loss='likelihood', entropy_coefficient=entropy_coefficient)
   batch = make_batch(6)
   np.testing.assert_allclose(
       agent.bc_loss(batch.observation, batch.action).numpy(),
@@ -57,8 +57,47 @@ def test_bc_loss_is_negative_log_likelihood_minus_entropy_bonus(entropy_coeffici
       rtol=1e-4)
 
 
-def test_actions_on_the_bounds_are_clipped_before_atanh():
-  agent = make_agent()
+def test_mse_loss_is_the_squared_error_of_the_deployed_action_plus_the_spread_fit():
+  agent = make_agent(entropy_coefficient=0.1)  # 'mse' is the default
+  batch = make_batch(6)
+  observation, action = batch.observation.numpy(), batch.action.numpy()
+  mean, _ = np_actor_mean_log_std(agent.actor_network, observation)
+  squared_error = ((np.tanh(mean) - action) ** 2).sum(-1).mean()
+  np.testing.assert_allclose(agent.bc_loss(batch.observation, batch.action).numpy(),
+                             squared_error + np_bc_loss(agent, observation, action, 0.1),
+                             rtol=1e-4)
+
+
+def test_with_mse_the_spread_fit_trains_only_the_log_std_outputs():
+  """The mean's layers get exactly the squared error's gradient; the likelihood term reaches only
+  the head's log-std half (the head's kernel is [hidden, 2A]: mean columns, then log-std)."""
+  agent = make_agent(entropy_coefficient=0.1)
+  actor = agent.actor_network
+  batch = make_batch(16)
+  variables = actor.trainable_variables
+  with tf.GradientTape(persistent=True) as tape:
+    total = agent.bc_loss(batch.observation, batch.action)
+    mean, _ = actor.mean_and_log_std(batch.observation)
+    squared_error = tf.reduce_mean(tf.reduce_sum(tf.square(tf.tanh(mean) - batch.action), -1))
+  got = dict(zip([v.name for v in variables], tape.gradient(total, variables)))
+  want = dict(zip([v.name for v in variables], tape.gradient(squared_error, variables)))
+  for name in got:
+    g, w = got[name].numpy(), want[name].numpy()
+    if 'head' in name:  # kernel [H, 2A] or bias [2A]
+      np.testing.assert_allclose(g[..., :ACT_DIM], w[..., :ACT_DIM], rtol=1e-5, atol=1e-7)
+      assert np.all(w[..., ACT_DIM:] == 0) and np.any(np.abs(g[..., ACT_DIM:]) > 1e-4)
+    else:
+      np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-7)
+
+
+def test_an_unknown_loss_is_refused():
+  with pytest.raises(ValueError, match="loss must be one of .*'huber'"):
+    make_agent(loss='huber')
+
+
+@pytest.mark.parametrize('loss', ['mse', 'likelihood'])
+def test_actions_on_the_bounds_are_clipped_before_atanh(loss):
+  agent = make_agent(loss=loss)
   batch = make_batch(4, action=[[1.0, -1.0], [0.5, 1.0], [-1.0, 0.0], [0.0, 0.0]])
   loss = agent.bc_loss(batch.observation, batch.action).numpy()
   assert np.isfinite(loss)
@@ -74,9 +113,9 @@ def test_only_observation_and_action_matter():
   np.testing.assert_allclose(agent.loss(batch).loss.numpy(), agent.loss(changed).loss.numpy())
 
 
-@pytest.mark.parametrize('use_xla', [False, True])
-def test_learns_a_known_mapping(use_xla):
-  agent = make_agent(actor_hidden=(32,), learning_rate=1e-2, use_xla=use_xla)
+@pytest.mark.parametrize('use_xla,loss', [(False, 'mse'), (True, 'mse'), (False, 'likelihood')])
+def test_learns_a_known_mapping(use_xla, loss):
+  agent = make_agent(actor_hidden=(32,), learning_rate=1e-2, use_xla=use_xla, loss=loss)
   rng = np.random.default_rng(1)
   observation = rng.normal(size=(128, OBS_DIM)).astype(np.float32)
   action = np.tanh(observation @ rng.normal(size=(OBS_DIM, ACT_DIM)) * 0.5)
