@@ -1,0 +1,130 @@
+r"""Which loss the supervised learners fit: squared error on the deployed action or likelihood.
+
+  python benchmarks/bc_loss_benchmark.py [--task pen] [--levels 90,40,10] [--seeds 0,1,2]
+      [--updates 2000] [--eval_episodes 50]
+
+For each expert level and seed, the RLIF benchmark's round 0 (`sim.loop`, method `bc`, no
+intervention rounds): 50 demonstrations of the calibrated suboptimal expert, the same episodes
+the benchmark's runs of that seed start from. On that dataset the `bc` learner
+(configs/bc.toml) is trained once per loss (`--set loss=...`, everything else the file's) for
+`--updates` updates with the same seed, and each exported policy runs alone on the same
+`--eval_episodes` episodes. What it measures is the policy every method of the RLIF benchmark
+starts from (BC, HG-DAgger and DAgger keep training with the same loss; RLIF's actor
+warm-starts from it). Writes benchmarks/results/bc_loss/<task>.md; the runs stay under
+ROOT/bc_loss/ (resumable: a finished policy is evaluated again, not retrained).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+LOSSES = ('mse', 'likelihood')
+
+
+def train_and_evaluate(data_dir: str, dataset: str, run_dir: str, loss: str, updates: int,
+                       seed: int, task, eval_episodes: int) -> dict:
+  """The `bc` learner with `loss` on the dataset's round 0; its policy's success alone."""
+  from sim import collector
+  from sim import loop
+  from trainer import learners
+  from trainer import train_loop
+  policy_dir = os.path.join(run_dir, 'policies', 'round_0')
+  start = time.perf_counter()
+  if not os.path.exists(policy_dir):
+    config = train_loop.LoopConfig(
+        learner='bc', batch_size=256, num_steps=updates, steps_per_round=updates,
+        checkpoint_every=updates, summary_every=max(updates // 10, 1), seed=seed,
+        progress=False)
+    settings = learners.load_settings('bc', overrides={'loss': loss})
+    train_loop.TrainLoop(config, settings, data_dir, dataset, run_dir, log=lambda m: None).run()
+  seconds = time.perf_counter() - start
+  result = loop.evaluate(task, collector.load_saved_policy(policy_dir), eval_episodes, seed)
+  return {**result, 'train_seconds': round(seconds, 1)}
+
+
+def report(task_name: str, results: dict, updates: int, eval_episodes: int) -> str:
+  """results: {(level, seed): {loss: evaluate() dict}} -> markdown."""
+  levels = sorted({level for level, _ in results}, key=lambda l: -int(l))
+  lines = [f'# Supervised loss: squared error or likelihood ({task_name})', '',
+           f'The `bc` learner (configs/bc.toml, `loss` set per column) for {updates} updates on '
+           'the RLIF benchmark\'s round-0 demonstrations (50 episodes of the calibrated '
+           f'suboptimal expert, per seed), then {eval_episodes} episodes of its deployed policy '
+           'alone (the same episodes for both losses). Success %, mean +- std over seeds (each '
+           'seed in brackets); the difference is paired by seed. '
+           '`python benchmarks/bc_loss_benchmark.py` (its docstring).', '',
+           '| expert level | mse | likelihood | mse - likelihood | mse ahead |',
+           '|---|---|---|---|---|']
+  means = {loss: [] for loss in LOSSES}
+  for level in levels:
+    seeds = sorted(seed for l, seed in results if l == level)
+    cells, values = [], {}
+    for loss in LOSSES:
+      values[loss] = np.array([100 * results[level, s][loss]['success_rate'] for s in seeds])
+      means[loss].append(values[loss].mean())
+      cells.append(f'{values[loss].mean():.0f} +- {values[loss].std():.0f} '
+                   f'({", ".join(f"{v:.0f}" for v in values[loss])})')
+    diff = values['mse'] - values['likelihood']
+    lines.append(f'| ~{level}% | {cells[0]} | {cells[1]} | {diff.mean():+.0f} +- '
+                 f'{diff.std():.0f} | {int((diff > 0).sum())} of {len(seeds)} |')
+  lines.append(f'| mean | {np.mean(means["mse"]):.0f} | {np.mean(means["likelihood"]):.0f} '
+               '| | |')
+  seconds = [r[loss]['train_seconds'] for r in results.values() for loss in LOSSES
+             if r[loss]['train_seconds'] > 1]
+  if seconds:
+    lines += ['', f'Training time per policy: {min(seconds):.0f}-{max(seconds):.0f} s.']
+  return '\n'.join(lines) + '\n'
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--task', default='pen')
+  parser.add_argument('--levels', default='90,40,10')
+  parser.add_argument('--seeds', default='0,1,2')
+  parser.add_argument('--updates', type=int, default=2000)
+  parser.add_argument('--eval_episodes', type=int, default=50)
+  parser.add_argument('--root', default=None, help='run folders (default: ~/rlif_runs)')
+  parser.add_argument('--expert_dir', default=os.path.join(REPO, '..', 'shared', 'experts',
+                                                           'adroit'))
+  args = parser.parse_args()
+  from sim import experts as experts_lib
+  from sim import loop
+  from sim import tasks as tasks_lib
+  task = tasks_lib.get_task(args.task)
+  root = os.path.join(args.root or loop.RUNS_ROOT, 'bc_loss', task.name)
+  results = {}
+  for level in args.levels.split(','):
+    for seed in (int(s) for s in args.seeds.split(',')):
+      run_dir = os.path.join(root, f'level{level}-s{seed}')
+      spec = loop.LoopSpec(task=task.name, method='bc', seed=seed, rounds=0,
+                           expert_noise=experts_lib.calibrated_noise(task.name, level),
+                           num_demos=50, initial_updates=1, eval_episodes=1)
+      the_loop = loop.RlifLoop(spec, run_dir, args.expert_dir,
+                               os.path.join(loop.RUNS_ROOT, 'reference'))
+      the_loop.run()  # round 0: the demonstrations as the benchmark collects them (its own
+      # initial policy, 1 update, is not what is measured here)
+      results[level, seed] = {
+          loss: train_and_evaluate(the_loop.data_dir, the_loop.dataset,
+                                   os.path.join(run_dir, f'loss_{loss}'), loss, args.updates,
+                                   seed, task, args.eval_episodes)
+          for loss in LOSSES}
+      print(f'~{level}% seed {seed}: ' + ', '.join(
+          f'{loss} {100 * r["success_rate"]:.0f}%' for loss, r in results[level, seed].items()),
+          flush=True)
+  out = os.path.join(REPO, 'benchmarks', 'results', 'bc_loss', f'{task.name}.md')
+  os.makedirs(os.path.dirname(out), exist_ok=True)
+  text = report(task.name, results, args.updates, args.eval_episodes)
+  with open(out, 'w') as f:
+    f.write(text)
+  print(text)
+
+
+if __name__ == '__main__':
+  main()
