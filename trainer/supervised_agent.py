@@ -38,8 +38,10 @@ class SupervisedAgent(transition_agent.TransitionAgent):
   log-std computed on stopped features, so it trains only the head's log-std outputs). An RL
   actor warm-started from it starts with a spread matched to the data, and the mean is exactly
   the squared-error fit. Maximum likelihood lets a state-dependent std absorb what the mean
-  gets wrong: on pen its deployed action was far worse (initial BC success at the ~90/40/10%
-  experts, 3 seeds of 50 demonstrations, 2000 updates: 82/61/61% against 65/25/23%).
+  gets wrong, and the atanh of actions clipped at the bounds (+-7.25 before tanh) are outliers
+  it fits at the others' expense: on pen its deployed action was far worse (BC at the
+  ~90/40/10% experts, 3 seeds of 50 demonstrations, 2000 updates: 80/63/57% success with
+  'mse' against 57/22/21%; benchmarks/results/bc_loss/pen.md).
 
   Dataset actions are clipped to +-(1 - 1e-6) before atanh. entropy_proxy = mean_batch sum_dims
   log_std(s) is the entropy of the pre-tanh Gaussian up to a constant; it keeps the std from
