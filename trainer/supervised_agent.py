@@ -38,8 +38,9 @@ class SupervisedAgent(transition_agent.TransitionAgent):
   log-std computed on stopped features, so it trains only the head's log-std outputs). An RL
   actor warm-started from it starts with a spread matched to the data, and the mean is exactly
   the squared-error fit. Maximum likelihood lets a state-dependent std absorb what the mean
-  gets wrong, and the atanh of actions clipped at the bounds (+-7.25 before tanh) are outliers
-  it fits at the others' expense: on pen its deployed action was far worse (BC at the
+  gets wrong (and, a likely part of it, the actions at the bounds, 19% of the dimensions of
+  pen's ~90% demonstrations, are +-7.25 before tanh, outliers for a fit in that space): on pen
+  its deployed action was far worse (BC at the
   ~90/40/10% experts, 3 seeds of 50 demonstrations, 2000 updates: 80/63/57% success with
   'mse' against 57/22/21%; benchmarks/results/bc_loss/pen.md).
 
