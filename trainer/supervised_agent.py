@@ -1,10 +1,9 @@
-"""Supervised baselines (behaviour cloning, HG-DAgger) on the same tanh-Gaussian actor as RLPD.
+"""Supervised baselines (BC, HG-DAgger, DAgger) on the same tanh-Gaussian actor as RLPD.
 
 The agent fits the deterministic action tanh(mean(s)) to the dataset's actions by squared error
-(`loss='mse'`, the default), or pi(a|s) by maximum likelihood (`loss='likelihood'`). Which
-steps it sees (BC:
-the prior data; HG-DAgger: prior data plus the expert's takeover steps) is decided by the data
-fed to `train`, never here. It reads only `observation` and `action` of a `Transition`.
+(`loss='mse'`, the default), or pi(a|s) by maximum likelihood (`loss='likelihood'`). Which steps
+it sees (BC: the prior data; HG-DAgger: prior data plus the expert's takeover steps; DAgger:
+plus the expert's labels) is decided by the data fed to `train`, never here. It reads only `observation` and `action` of a `Transition`.
 
 Dict observations (camera images and vectors): the actor reads the features of a convolutional
 encoder (trainer/encoder.py), trained by the same loss (there is no critic to train it), on
@@ -39,10 +38,10 @@ class SupervisedAgent(transition_agent.TransitionAgent):
   actor warm-started from it starts with a spread matched to the data, and the mean is exactly
   the squared-error fit. Maximum likelihood lets a state-dependent std absorb what the mean
   gets wrong (and, a likely part of it, the actions at the bounds, 19% of the dimensions of
-  pen's ~90% demonstrations, are +-7.25 before tanh, outliers for a fit in that space): on pen
-  its deployed action was far worse (BC at the
-  ~90/40/10% experts, 3 seeds of 50 demonstrations, 2000 updates: 80/63/57% success with
-  'mse' against 57/22/21%; benchmarks/results/bc_loss/pen.md).
+  pen's ~90% demonstrations, are +-7.25 before tanh, outliers for a fit in that space). On pen
+  its deployed action was far worse: BC at the ~90/40/10% experts, 3 seeds of 50
+  demonstrations, 2000 updates, reached 80/63/57% success with 'mse' against 57/22/21%
+  (benchmarks/results/bc_loss/pen.md).
 
   Dataset actions are clipped to +-(1 - 1e-6) before atanh. entropy_proxy = mean_batch sum_dims
   log_std(s) is the entropy of the pre-tanh Gaussian up to a constant; it keeps the std from
