@@ -3,7 +3,8 @@
 The agent fits the deterministic action tanh(mean(s)) to the dataset's actions by squared error
 (`loss='mse'`, the default), or pi(a|s) by maximum likelihood (`loss='likelihood'`). Which steps
 it sees (BC: the prior data; HG-DAgger: prior data plus the expert's takeover steps; DAgger:
-plus the expert's labels) is decided by the data fed to `train`, never here. It reads only `observation` and `action` of a `Transition`.
+plus the expert's labels) is decided by the data fed to `train`, never here. It reads only
+`observation` and `action` of a `Transition`.
 
 Dict observations (camera images and vectors): the actor reads the features of a convolutional
 encoder (trainer/encoder.py), trained by the same loss (there is no critic to train it), on

@@ -1,4 +1,5 @@
-"""SupervisedAgent: the imitation losses by hand, what trains what, learning a known mapping, export."""
+"""SupervisedAgent: the imitation losses by hand, what trains what, learning a known mapping,
+export."""
 
 import math
 
