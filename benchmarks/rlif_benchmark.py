@@ -60,6 +60,9 @@ VARIANTS = {
     'bc0.2': _learner(bc_weight=0.2),
     'bc1': _learner(bc_weight=1.0),
     'bc4': _learner(bc_weight=4.0),
+    # The actor rates actions by mean - k * std over the critic ensemble (k = actor_pessimism).
+    'pess1': _learner(actor_pessimism=1.0),
+    'pess3': _learner(actor_pessimism=3.0),
     # Critic updates per env step: G critic updates per train call, 1,000 calls per 4,000 steps.
     'g4': _learner(critic_updates_per_step=4),    # 1 per env step
     'g8': _learner(critic_updates_per_step=8),    # 2 per env step

@@ -77,6 +77,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
                actor_update_after: int = 0,
                bc_weight: float = 0.0,
                bc_actions: str = 'all',
+               actor_pessimism: float = 0.0,
                reward_scale: float = 1.0,
                fused_updates: bool = True,
                encoder: Optional[Mapping] = None,
@@ -99,6 +100,9 @@ class RlpdAgent(transition_agent.TransitionAgent):
     of the batch) or 'demonstrated' (only samples whose `Transition.demonstrated` is 1, prior
     data and human-controlled steps; the mean is over those, 0 when a batch has none), so the
     policy's own actions that led to a takeover are not imitated.
+    `actor_pessimism` k rates the actor's action by mean_e Q_e - k * std_e Q_e over the ensemble
+    instead of the mean (RLPD, k = 0): the critics agree where they were fit and disagree off the
+    data, so k > 0 keeps the actor where its critics know the value (SAC-N / EDAC's argument).
     `reward_scale` multiplies the logged rewards in the TD target: 1 is the recipe; 0 is a
     control that keeps everything else and ignores the rewards (the RLIF rule's -1s), to measure
     how much of what the learner gains comes from the takeover signal.
@@ -130,6 +134,9 @@ class RlpdAgent(transition_agent.TransitionAgent):
     if bc_actions not in BC_ACTIONS:
       raise ValueError(f'bc_actions must be one of {BC_ACTIONS}, got {bc_actions!r}')
     self._bc_actions = bc_actions
+    if actor_pessimism < 0:
+      raise ValueError(f'actor_pessimism must be >= 0, got {actor_pessimism}')
+    self._actor_pessimism = float(actor_pessimism)
     self._reward_scale = float(reward_scale)
     self._backup_entropy = backup_entropy
     self._fused_updates = bool(fused_updates)
@@ -243,7 +250,8 @@ class RlpdAgent(transition_agent.TransitionAgent):
   def actor_loss(self, observation: tf.Tensor, seed: Optional[tf.Tensor] = None,
                  data_action: Optional[tf.Tensor] = None,
                  demonstrated: Optional[tf.Tensor] = None) -> tf.Tensor:
-    """mean(alpha * log pi(a|s) - mean over all E critics of Q_e(s, a)); eps from `seed`; plus,
+    """mean(alpha * log pi(a|s) - (mean_e Q_e(s, a) - k std_e Q_e(s, a)) over all E critics), k =
+    `actor_pessimism`; eps from `seed`; plus,
     with `bc_weight` > 0, bc_weight * sum_b w_b sum_dims (tanh(mean(s_b)) - data_action_b)^2 /
     sum_b w_b, where w = 1 (`bc_actions` 'all') or w = `demonstrated` ('demonstrated')."""
     loss, _ = self._actor_loss_and_log_prob(observation,
@@ -282,7 +290,10 @@ class RlpdAgent(transition_agent.TransitionAgent):
     action, log_prob = networks.tanh_gaussian_sample(mean, log_std, seed)
     q, _ = self._critic((features, action))
     alpha = tf.stop_gradient(tf.exp(self._log_alpha))
-    loss = tf.reduce_mean(alpha * log_prob - tf.reduce_mean(q, axis=0))
+    value = tf.reduce_mean(q, axis=0)
+    if self._actor_pessimism > 0:
+      value -= self._actor_pessimism * tf.math.reduce_std(q, axis=0)
+    loss = tf.reduce_mean(alpha * log_prob - value)
     if self._bc_weight > 0 and data_action is not None:
       error = tf.reduce_sum(tf.square(tf.tanh(mean) - data_action), axis=-1)
       if self._bc_actions == 'demonstrated':

@@ -162,6 +162,19 @@ def test_actor_loss_uses_mean_over_all_critics(agent):
   assert abs(np.mean(0.3 * log_prob - q.min(0)) - expected) > 1e-3
 
 
+def test_actor_pessimism_rates_actions_by_mean_minus_k_std_over_the_critics():
+  agent = make_agent(actor_pessimism=2.0)
+  agent.log_alpha.assign(math.log(0.3))
+  observation = make_batch(6).observation
+  action, log_prob = np_policy_sample(agent, observation.numpy(), SEED)
+  q = np_critic(agent.critic_network, observation.numpy(), action)  # [E, B]
+  expected = np.mean(0.3 * log_prob - (q.mean(0) - 2.0 * q.std(0)))
+  np.testing.assert_allclose(agent.actor_loss(observation, seed=SEED).numpy(), expected, rtol=1e-5)
+  assert np.mean(2.0 * q.std(0)) > 1e-3  # the critics disagree, so the check above can fail
+  with pytest.raises(ValueError, match='actor_pessimism'):
+    make_agent(actor_pessimism=-1.0)
+
+
 def test_actor_loss_behaviour_term_is_weighted_squared_error_to_the_logged_action():
   agent = make_agent(bc_weight=0.5)
   agent.log_alpha.assign(math.log(0.3))
