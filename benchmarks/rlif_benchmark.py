@@ -63,9 +63,9 @@ VARIANTS = {
     # The actor rates actions by mean - k * std over the critic ensemble (k = actor_pessimism).
     'pess1': _learner(actor_pessimism=1.0),
     'pess3': _learner(actor_pessimism=3.0),
-    # No entropy term in the actor loss: the temperature stays at ~0 (the deployed action is
-    # tanh(mean); the entropy bonus's tanh correction pulls saturated action dimensions inward).
-    'temp0': _learner(initial_temperature=1e-6, temperature_learning_rate=0.0),
+    # The recipe's earlier entropy bonus (temperature 0.01, learned toward -|A|/2); the default
+    # has none (configs/rlif.toml). Its runs before the change are relabelled with it.
+    'temp0.01': _learner(initial_temperature=0.01, temperature_learning_rate=3e-4),
     # Critic updates per env step: G critic updates per train call, 1,000 calls per 4,000 steps.
     'g4': _learner(critic_updates_per_step=4),    # 1 per env step
     'g8': _learner(critic_updates_per_step=8),    # 2 per env step
