@@ -129,6 +129,35 @@ def load_rows(root, task):
   return rows
 
 
+def restore_records(root, grid, out_dir) -> list[str]:
+  """Writes each run's `results.jsonl` under ROOT/GRID back from the report's committed
+  `runs.jsonl`, for the runs that have no folder here (a new machine starts with no runs), so
+  the report keeps them. Only the records come back, not the checkpoints: a restored run that
+  had finished is complete, one that had not cannot be continued. Returns the restored runs."""
+  import collections
+  path = os.path.join(out_dir, 'runs.jsonl')
+  if not os.path.exists(path):
+    return []
+  runs = collections.defaultdict(list)
+  with open(path) as f:
+    for line in f:
+      if line.strip():
+        row = json.loads(line)
+        runs[(row['level'], row['method'], row['seed'])].append(row)
+  restored = []
+  for (level, label, seed), rows in sorted(runs.items()):
+    folder = run_dir(root, grid, level, label, seed)
+    if os.path.exists(folder):
+      continue
+    os.makedirs(folder)
+    with open(os.path.join(folder, 'results.jsonl'), 'w') as f:
+      for row in sorted(rows, key=lambda r: r['round']):
+        row = {k: v for k, v in row.items() if k != 'level'}  # the folder says it
+        f.write(json.dumps(dict(row, method=label.split('+')[0])) + '\n')
+    restored.append(os.path.relpath(folder, root))
+  return restored
+
+
 def report(root, grid, task, out_dir, spec_text, budget=None):
   """Reads the grid's rows and writes its report, one process at a time (a flock on
   ROOT/GRID/.report.lock): without it a grid process that read the rows earlier could write its
@@ -458,6 +487,10 @@ def main():
                       help='a name for a grid with other budgets (e.g. 100k): its runs go to '
                            'ROOT/<task>_<tag>/ and its report to results/rlif_<task>_<tag>/')
   parser.add_argument('--only_report', action='store_true')
+  parser.add_argument('--restore', action='store_true',
+                      help='first write back the records of the runs in the committed '
+                           'runs.jsonl that have no folder under ROOT (a new machine): the '
+                           'report keeps them; they cannot be continued')
   parser.add_argument('--complete_only', action='store_true',
                       help='the report\'s table holds only runs that spent the whole budget')
   parser.add_argument('--threads', type=int, default=0,
@@ -482,6 +515,9 @@ def main():
                'unchanged (rlif_* rows: configs/rlif.toml, the product default; rlpd_value: the '
                'paper\'s plain RLPD); a row `method+variant` changes one thing '
                '(benchmarks/rlif_benchmark.py VARIANTS).')
+  if args.restore:
+    for folder in restore_records(args.root, grid, out_dir):
+      print(f'restored the records of {folder}', flush=True)
   if not args.only_report:
     for level in args.levels.split(','):
       for seed in (int(s) for s in args.seeds.split(',')):

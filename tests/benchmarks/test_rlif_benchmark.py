@@ -237,3 +237,20 @@ def test_a_report_waits_for_the_one_being_written_and_then_reads_the_rows_afresh
     os.close(fd)  # releases the lock
   assert writer.wait(timeout=120) == 0
   assert '**90** (90)' in _table(out)[1][('~40%', 'rlif_value')]
+
+
+def test_restore_writes_back_the_records_of_runs_a_new_machine_lacks(tmp_path):
+  root, out = str(tmp_path / 'runs'), str(tmp_path / 'out')
+  _write_run(root, 'pen', '40', 'rlif_value+bc4', 1, [0.2, 0.5, 0.9])
+  _write_run(root, 'pen', '90', 'bc', 0, [0.8, 0.7], interventions=0.0)
+  rows = bench.load_rows(root, 'pen')
+  bench.write_report(rows, 'pen', out, 'spec')
+  new_root = str(tmp_path / 'new_machine')
+  _write_run(new_root, 'pen', '90', 'bc', 0, [0.8, 0.7, 0.75], interventions=0.0)  # kept as is
+  assert bench.restore_records(new_root, 'pen', out) == [
+      os.path.join('pen', 'level40', 'rlif_value+bc4-s1')]
+  restored = bench.load_rows(new_root, 'pen')
+  assert [r for r in restored if r['method'] == 'rlif_value+bc4'] == [
+      r for r in rows if r['method'] == 'rlif_value+bc4']
+  assert [r['eval']['success_rate'] for r in restored if r['method'] == 'bc'] == [0.8, 0.7, 0.75]
+  assert bench.restore_records(new_root, 'pen', out) == []  # nothing missing any more
