@@ -62,7 +62,6 @@ VARIANTS = {
     'bc4': _learner(bc_weight=4.0),
     # The actor rates actions by mean - k * std over the critic ensemble (k = actor_pessimism).
     'pess1': _learner(actor_pessimism=1.0),
-    'pess3': _learner(actor_pessimism=3.0),
     # The recipe's earlier entropy bonus (temperature 0.01, learned toward -|A|/2); the default
     # has none (configs/rlif.toml). Its runs before the change are relabelled with it.
     'temp0.01': _learner(initial_temperature=0.01, temperature_learning_rate=3e-4),
