@@ -60,6 +60,11 @@ VARIANTS = {
     'bc0.2': _learner(bc_weight=0.2),
     'bc1': _learner(bc_weight=1.0),
     'bc4': _learner(bc_weight=4.0),
+    # Weaker terms. The term sums the squared error over the 24 action dimensions where TD3+BC
+    # averages it, and |Q| is ~0.3 here, so TD3+BC's alpha = 2.5 is bc_weight ~0.005.
+    'bc0.1': _learner(bc_weight=0.1),
+    'bc0.02': _learner(bc_weight=0.02),
+    'bc0': _learner(bc_weight=0.0),
     # The actor rates actions by mean - k * std over the critic ensemble (k = actor_pessimism).
     'pess1': _learner(actor_pessimism=1.0),
     # The recipe's earlier entropy bonus (temperature 0.01, learned toward -|A|/2); the default
