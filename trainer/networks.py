@@ -252,6 +252,12 @@ def tanh_gaussian_log_prob(mean: tf.Tensor, log_std: tf.Tensor, action: tf.Tenso
   return tf.reduce_sum(log_prob, axis=-1)
 
 
+def deployed_action_error(mean: tf.Tensor, action: tf.Tensor) -> tf.Tensor:
+  """Per-sample squared error of the deployed action tanh(mean) against `action`, summed over
+  the action dimensions: the supervised learners' fit and the RL actor's behaviour term."""
+  return tf.reduce_sum(tf.square(tf.tanh(mean) - action), axis=-1)
+
+
 class TanhGaussianActorNetwork(network.DistributionNetwork):
   """pi(a|s) = tanh(N(mean(s), exp(log_std(s)))) with a state-dependent mean and log-std.
 

@@ -295,7 +295,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
       value -= self._actor_pessimism * tf.math.reduce_std(q, axis=0)
     loss = tf.reduce_mean(alpha * log_prob - value)
     if self._bc_weight > 0 and data_action is not None:
-      error = tf.reduce_sum(tf.square(tf.tanh(mean) - data_action), axis=-1)
+      error = networks.deployed_action_error(mean, data_action)
       if self._bc_actions == 'demonstrated':
         if demonstrated is None:
           raise ValueError("bc_actions='demonstrated' needs the batch's `demonstrated` flags")

@@ -113,18 +113,18 @@ class SupervisedAgent(transition_agent.TransitionAgent):
       observation = self._encoder(observation)
     mse = self._loss_name == 'mse'
     mean, log_std = self._actor.mean_and_log_std(observation, log_std_on_stopped_features=mse)
-    squared_error = tf.square(tf.tanh(mean) - action)
+    error = networks.deployed_action_error(mean, action)
     # With 'mse' the likelihood term sees the mean as fixed: it trains the spread only.
     log_likelihood = tf.reduce_mean(networks.tanh_gaussian_log_prob(
         tf.stop_gradient(mean) if mse else mean, log_std, action))
     entropy_proxy = tf.reduce_mean(tf.reduce_sum(log_std, axis=-1))
     loss = -log_likelihood - self._entropy_coefficient * entropy_proxy
     if mse:
-      loss += tf.reduce_mean(tf.reduce_sum(squared_error, axis=-1))
+      loss += tf.reduce_mean(error)
     metrics = {
         'bc_loss': loss,
         'log_likelihood': log_likelihood,
-        'action_mse': tf.reduce_mean(squared_error),
+        'action_mse': tf.reduce_mean(error) / tf.cast(tf.shape(action)[-1], error.dtype),
         'log_std_mean': tf.reduce_mean(log_std),
     }
     return loss, metrics
