@@ -512,7 +512,9 @@ def main():
   args.root = args.root or os.path.join(loop.RUNS_ROOT, 'benchmark')
   out_dir = os.path.join(REPO, 'benchmarks', 'results', f'rlif_{grid}')
   spec_text = (f'Budget per run: {args.rounds} rounds x {args.episodes_per_round} episodes '
-               f'(at most 100k env steps, the paper\'s DAgger budget), {args.num_demos} expert '
+               '(the report\'s command; a row that ran another budget says so in its rounds '
+               'done and env steps), at most 100k env steps (the paper\'s DAgger budget), '
+               f'{args.num_demos} expert '
                f'demonstrations as round 0, {args.initial_updates} BC updates for the initial '
                f'policy, {args.updates_per_round} learner train calls per round, evaluation on '
                f'{args.eval_episodes} episodes per round. Learner settings: configs/<learner>.toml '
