@@ -216,3 +216,12 @@ def test_layer_norm_closed_form_gradient_equals_autodiff():
     networks.layer_norm = original
   for a, b in zip(fused, reference):
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_deployed_action_error_sums_squares_of_tanh_mean_per_sample():
+  # tanh(0) = 0 and tanh(atanh(0.5)) = 0.5, so the deployed actions are known by hand.
+  mean = tf.constant([[0.0, math.atanh(0.5)], [0.0, 0.0]])
+  action = tf.constant([[1.0, 0.0], [-0.5, 0.5]])
+  # Sample 0: (0 - 1)^2 + (0.5 - 0)^2 = 1.25; sample 1: 0.25 + 0.25 = 0.5.
+  np.testing.assert_allclose(networks.deployed_action_error(mean, action).numpy(), [1.25, 0.5],
+                             rtol=1e-6)
