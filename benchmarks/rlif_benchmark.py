@@ -57,6 +57,8 @@ VARIANTS = {
     # The behaviour term on demonstrated actions only (prior data, human-controlled steps).
     'bc_demo': _learner(bc_actions='demonstrated'),
     'bc_all': _learner(bc_actions='all'),
+    # The policy's refused proposals as terminal -1 transitions at the takeover state.
+    'refused': _learner(refused_proposals=True),
     'bc0.2': _learner(bc_weight=0.2),
     'bc1': _learner(bc_weight=1.0),
     'bc4': _learner(bc_weight=4.0),

@@ -56,8 +56,10 @@ LEARNERS: Mapping[str, LearnerEntry] = {
 DEFAULT_LEARNER = 'rlif'
 # Keys a settings file may hold that set the train loop rather than the agent: the share of each
 # batch drawn from prior data (RLPD's symmetric sampling; the loop's default 0.5), and the BC
-# updates that start the actor before RL (trainer/warm_start.py; default 0: none).
-LOOP_SETTINGS = ('prior_fraction', 'actor_warm_start')
+# updates that start the actor before RL (trainer/warm_start.py; default 0: none), and whether
+# the policy's proposals that takeovers refused join the online pool (trainer/pairing.py
+# `refused_proposals`; default false).
+LOOP_SETTINGS = ('prior_fraction', 'actor_warm_start', 'refused_proposals')
 DEFAULT_PRIOR_FRACTION = 0.5
 
 

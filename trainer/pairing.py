@@ -53,8 +53,43 @@ def episode_transitions(steps: dict) -> dict:
   }
 
 
-def _observations(observation, steps: slice):
-  """The observations of `steps`: float32 vectors; a dict's images stay uint8."""
+def refused_proposals(steps: dict) -> dict:
+  """The policy's proposals that a takeover refused, as transitions the critic learns from.
+
+  A penalised transition (reward < 0: under rule `rlif`, the policy transition into a takeover's
+  first step s_t) ends where the operator took the controls; the policy had proposed an action
+  for s_t too (the logged `policy_action`), and the operator's decision refused it. Each such
+  proposal becomes (s_t, a_pi(s_t), r, s_t) with the penalised transition's reward r and
+  discount 0: a terminal transition whose value is the takeover's cost, because the refused
+  action never ran and its next state is unknown (`next_observation` repeats s_t and is not
+  used). Beside the human's action at the same state (reward 0, bootstrapped), the critic then
+  sees the two actions the operator compared. A state without a logged proposal (the episode's
+  final observation, data without `policy_action`) gives none. `is_intervention` is False and
+  `expert_action` NaN: the action is the policy's, and never one to imitate.
+  """
+  observation = steps[sc.OBSERVATION]
+  n = len(steps[sc.ACTION])
+  proposed = steps.get(sc.POLICY_ACTION)
+  if n < 2 or proposed is None:
+    return empty(sc.observation_spec(observation), steps[sc.ACTION].shape[-1])
+  reward = steps[sc.REWARD][:-1].astype(np.float32)
+  # t + 1 for each penalised transition t, where the next step logs what the policy proposed.
+  at = np.flatnonzero(reward < 0) + 1
+  at = at[np.isfinite(proposed[at]).all(axis=-1)]
+  states = _observations(observation, at)
+  return {
+      'observation': states,
+      'action': proposed[at].astype(np.float32),
+      'reward': reward[at - 1],
+      'discount': np.zeros(len(at), np.float32),
+      'next_observation': _observations(observation, at),
+      'is_intervention': np.zeros(len(at), bool),
+      'expert_action': np.full((len(at), proposed.shape[-1]), np.nan, np.float32),
+  }
+
+
+def _observations(observation, steps):
+  """The observations of `steps` (a slice or indices): float32 vectors; a dict's images stay uint8."""
   if not isinstance(observation, dict):
     return observation[steps].astype(np.float32)
   return {name: (value[steps] if sc.is_image_shape(value.shape[1:])

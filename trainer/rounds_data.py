@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from typing import Optional
 
 import numpy as np
 
@@ -24,6 +25,8 @@ class RoundData:
   round_index: int
   transitions: dict  # pairing.FIELDS -> arrays
   episodes: int
+  # The policy's proposals that takeovers refused (pairing.refused_proposals), pairing.FIELDS.
+  refused: Optional[dict] = None
 
   @property
   def intervention_rate(self) -> float:
@@ -118,9 +121,10 @@ class RlifDataset:
     if split not in builder.info.splits:
       raise DatasetError(f'{self.version_dir}: round {round_index} is not committed (rounds: '
                          f'{self.rounds()})')
-    parts, episodes = [], 0
+    parts, refused, episodes = [], [], 0
     if builder.info.splits[split].num_examples == 0:
-      return RoundData(round_index, pairing.empty(self.observation_spec, self.action_dim), 0)
+      none = pairing.empty(self.observation_spec, self.action_dim)
+      return RoundData(round_index, none, 0, none)
     ds = builder.as_dataset(split=split, shuffle_files=False)
     ds = ds.map(lambda ep: (ep[sc.EPISODE_METADATA][sc.EPISODE_ID],
                             tf.data.Dataset.get_single_element(ep[sc.STEPS].batch(1 << 20))),
@@ -136,8 +140,10 @@ class RlifDataset:
           raise DatasetError(f'{self.version_dir}: round {round_index}, episode '
                              f'{episode_id.decode()}: {field} holds NaN/inf')
       parts.append(pairing.episode_transitions(steps))
+      refused.append(pairing.refused_proposals(steps))
       episodes += 1
-    return RoundData(round_index, pairing.concatenate(parts), episodes)
+    return RoundData(round_index, pairing.concatenate(parts), episodes,
+                     pairing.concatenate(refused))
 
 
 def _checked_for_finite(steps: dict) -> list:

@@ -47,13 +47,16 @@ class LoopConfig:
   progress: bool = True
 
 
-def route_round(data_rule: str, transitions: dict, is_prior: bool) -> list[tuple[dict, bool]]:
+def route_round(data_rule: str, transitions: dict, is_prior: bool,
+                refused: Optional[dict] = None) -> list[tuple[dict, bool]]:
   """[(transitions, into_prior_pool)] for one round under a learner's data rule
-  (trainer/learners.py)."""
+  (trainer/learners.py). `refused`: the round's refused proposals (pairing.refused_proposals),
+  given when the learner's settings take them; they join an RL learner's online pool."""
   if is_prior:
     return [(transitions, True)]
   if data_rule == 'rl':
-    return [(transitions, False)]
+    extra = [(refused, False)] if refused is not None and pairing.size(refused) else []
+    return [(transitions, False)] + extra
   if data_rule == 'prior':
     return []
   if data_rule == 'takeovers':
@@ -84,6 +87,11 @@ class TrainLoop:
         config.prior_fraction if config.prior_fraction is not None
         else loop_settings.get('prior_fraction', learners.DEFAULT_PRIOR_FRACTION))
     self.actor_warm_start = int(loop_settings.get('actor_warm_start', 0))
+    self.refused_proposals = bool(loop_settings.get('refused_proposals', False))
+    if (self.refused_proposals and float(agent_settings.get('bc_weight', 0.0)) > 0
+        and agent_settings.get('bc_actions', 'all') != 'demonstrated'):
+      raise ValueError("refused_proposals = true needs bc_actions = 'demonstrated': the "
+                       "behaviour term must not imitate the proposals the operator refused")
     self._actor_hidden = agent_settings.get('actor_hidden')
     self._encoder_settings = agent_settings.get('encoder')
     # Set by a caller that gives the actor its start itself (sim.loop copies the run's shared
@@ -111,10 +119,13 @@ class TrainLoop:
     for r in rounds:
       data = self.data.load_round(r)
       is_prior = r in self.config.prior_rounds
-      for transitions, into_prior in route_round(self.data_rule, data.transitions, is_prior):
+      refused = data.refused if self.refused_proposals else None
+      for transitions, into_prior in route_round(self.data_rule, data.transitions, is_prior,
+                                                 refused):
         self.replay.add(transitions, prior=into_prior)
       self.round_stats[r] = {'episodes': data.episodes,
                              'transitions': pairing.size(data.transitions),
+                             'refused_proposals': pairing.size(data.refused),
                              'intervention_rate': data.intervention_rate,
                              'negative_rewards': int((data.transitions['reward'] < 0).sum())}
       with self._summaries().as_default(step=r):
