@@ -109,3 +109,34 @@ def test_dict_observations_pair_field_by_field_and_images_stay_uint8():
   assert empty['observation']['camera'].shape == (0, 2, 2, 3)
   assert empty['observation']['camera'].dtype == np.uint8
   assert empty['next_observation']['state'].shape == (0, 2)
+
+
+def test_refused_proposals_are_terminal_penalties_at_each_takeover_state():
+  T = 7
+  obs = np.arange(T + 1, dtype=np.float32)[:, None] * 10.0
+  proposed = np.arange(T, dtype=np.float32)[:, None] / 10.0
+  # Takeovers start at steps 2 and 5; the operator also holds the final observation (step 7),
+  # where nothing was proposed.
+  flags = np.array([0, 0, 1, 1, 0, 1, 0, 1], bool)
+  raw = RawEpisode(observations=obs, actions=-np.ones((T, 1), np.float32), interventions=flags,
+                   policy_actions=proposed, terminated=False, metadata={'episode_id': 'e'},
+                   source='e')
+  steps = rl.relabel(raw)[0].steps
+  np.testing.assert_array_equal(steps['reward'][:T], [0, -1, 0, 0, -1, 0, -1])
+  refused = pairing.refused_proposals(steps)
+  # The states the penalised transitions 1 and 4 led to, with what the policy proposed there;
+  # the penalty into step 7 has no proposal (the final observation).
+  np.testing.assert_array_equal(refused['observation'][:, 0], [20, 50])
+  np.testing.assert_allclose(refused['action'][:, 0], [0.2, 0.5])
+  np.testing.assert_array_equal(refused['reward'], [-1, -1])
+  np.testing.assert_array_equal(refused['discount'], [0, 0])
+  np.testing.assert_array_equal(refused['is_intervention'], [False, False])
+  assert np.isnan(refused['expert_action']).all()
+  assert set(refused) == set(pairing.FIELDS)
+  # Never something to imitate: the policy acted, in an intervention round.
+  np.testing.assert_array_equal(pairing.demonstrated(refused, is_prior=False), [0, 0])
+  # Without logged proposals there is nothing to add.
+  no_log = rl.relabel(RawEpisode(observations=obs, actions=-np.ones((T, 1), np.float32),
+                                 interventions=flags, policy_actions=None, terminated=False,
+                                 metadata={'episode_id': 'e'}, source='e'))[0].steps
+  assert pairing.size(pairing.refused_proposals(no_log)) == 0

@@ -148,6 +148,21 @@ def test_baselines_see_their_share_of_the_data(raw_logs, tmp_path, learner, prio
   assert (trainer.replay.size(prior=True), trainer.replay.size(prior=False)) == (prior, online)
 
 
+def test_refused_proposals_join_the_online_pool_only_when_the_settings_ask(raw_logs, tmp_path):
+  data_dir = str(tmp_path / 'data')
+  write(raw_logs, data_dir, 0, demos=True, num_npz=3, num_streamed=0)
+  write(raw_logs, data_dir, 1)  # 3 of its 7 episodes log the policy's proposals; one takeover each
+  trainer = loop(tmp_path, settings={**TINY, 'refused_proposals': True}, num_steps=2)
+  trainer.run()
+  assert trainer.replay.size(prior=False) == 7 * 20 + 3
+  assert trainer.round_stats[1]['refused_proposals'] == 3
+  # A behaviour term over every logged action would imitate them: refused.
+  with pytest.raises(ValueError, match="bc_actions = 'demonstrated'"):
+    loop(tmp_path, settings={**TINY, 'refused_proposals': True, 'bc_weight': 0.4})
+  assert loop(tmp_path, settings={**TINY, 'refused_proposals': True, 'bc_weight': 0.4,
+                                  'bc_actions': 'demonstrated'}).refused_proposals
+
+
 def test_prior_fraction_comes_from_the_flag_else_the_settings_file_else_half(raw_logs, tmp_path):
   write(raw_logs, str(tmp_path / 'data'), 0, demos=True)
   assert loop(tmp_path, settings={**TINY, 'prior_fraction': 0.75}).prior_fraction == 0.75
