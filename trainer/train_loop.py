@@ -133,7 +133,9 @@ class TrainLoop:
         tf.summary.scalar('rounds/episodes', data.episodes)
       self.log(f'round {r} joined ({"prior" if is_prior else "intervention"} data): '
                f'{data.episodes} episodes, {pairing.size(data.transitions)} transitions, '
-               f'intervention rate {data.intervention_rate:.3f}; pools: prior '
+               f'intervention rate {data.intervention_rate:.3f}'
+               + (f', {pairing.size(refused)} refused proposals' if refused is not None else '')
+               + f'; pools: prior '
                f'{self.replay.size(True)}, intervention {self.replay.size(False)}')
 
   def _new_rounds(self) -> list[int]:

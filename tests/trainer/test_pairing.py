@@ -86,10 +86,15 @@ def test_dict_observations_pair_field_by_field_and_images_stay_uint8():
   frames = np.arange(T + 1, dtype=np.uint8)[:, None, None, None] * np.ones((1, 2, 2, 3), np.uint8)
   obs = {'camera': frames, 'state': np.arange(T + 1, dtype=np.float64)[:, None] * [1.0, -1.0]}
   raw = RawEpisode(observations=obs, actions=np.zeros((T, 1), np.float32),
-                   interventions=np.array([0, 1, 1, 0], bool), policy_actions=None,
-                   terminated=False, metadata={'episode_id': 'e'}, source='e')
+                   interventions=np.array([0, 1, 1, 0], bool),
+                   policy_actions=np.full((T, 1), 0.5, np.float32), terminated=False,
+                   metadata={'episode_id': 'e'}, source='e')
   steps = rl.relabel(raw)[0].steps
   t = pairing.episode_transitions(steps)
+  refused = pairing.refused_proposals(steps)  # the takeover at step 1: its frame, as uint8
+  assert refused['observation']['camera'].dtype == np.uint8
+  np.testing.assert_array_equal(refused['observation']['camera'][:, 0, 0, 0], [1])
+  np.testing.assert_array_equal(refused['observation']['state'], [[1, -1]])
   assert t['observation']['camera'].dtype == np.uint8
   assert t['observation']['state'].dtype == np.float32
   np.testing.assert_array_equal(t['observation']['camera'][:, 0, 0, 0], [0, 1, 2, 3])
