@@ -82,14 +82,15 @@ def refused_proposals(steps: dict) -> dict:
       'action': proposed[at].astype(np.float32),
       'reward': reward[at - 1],
       'discount': np.zeros(len(at), np.float32),
-      'next_observation': _observations(observation, at),
+      'next_observation': states,  # never read (discount 0); the same arrays, not a second copy
       'is_intervention': np.zeros(len(at), bool),
       'expert_action': np.full((len(at), proposed.shape[-1]), np.nan, np.float32),
   }
 
 
 def _observations(observation, steps):
-  """The observations of `steps` (a slice or indices): float32 vectors; a dict's images stay uint8."""
+  """The observations of `steps` (a slice or indices): float32 vectors; a dict's images stay
+  uint8."""
   if not isinstance(observation, dict):
     return observation[steps].astype(np.float32)
   return {name: (value[steps] if sc.is_image_shape(value.shape[1:])

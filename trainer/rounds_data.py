@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Optional
 
 import numpy as np
 
@@ -25,8 +24,7 @@ class RoundData:
   round_index: int
   transitions: dict  # pairing.FIELDS -> arrays
   episodes: int
-  # The policy's proposals that takeovers refused (pairing.refused_proposals), pairing.FIELDS.
-  refused: Optional[dict] = None
+  refused: dict  # the proposals its takeovers refused (pairing.refused_proposals), pairing.FIELDS
 
   @property
   def intervention_rate(self) -> float:
