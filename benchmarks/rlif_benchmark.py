@@ -89,6 +89,9 @@ VARIANTS = {
     # ablations on seeds whose shipped run has another initial BC policy (see `ablations`).
     'rerun': lambda spec: spec,
     'drop': lambda spec: dataclasses.replace(spec, takeover='drop'),
+    # The operator judges by foresight (sim.intervention.ForesightIntervention): the expert's
+    # action then the expert against the policy's action then the policy, 20 steps ahead.
+    'foresight': lambda spec: dataclasses.replace(spec, intervention='foresight'),
 }
 
 

@@ -139,7 +139,11 @@ def run_together(envs, task, experts, seeds, policy: Optional[Callable] = None,
       policy_action = np.clip(
           policy_actions(policy, acting_observations(policy, current, current_frames))
           .astype(np.float64).reshape(expert_action.shape), low, high)
-      in_control = intervention.decide_all(current, policy_action, expert_action, running)
+      looking_ahead = (
+          {'env_states': [envs[i].unwrapped.get_env_state() for i in running], 'policy': policy}
+          if intervention.needs_simulator else {})
+      in_control = intervention.decide_all(current, policy_action, expert_action, running,
+                                           **looking_ahead)
       action = np.where(in_control[:, None], expert_action, policy_action)
     finished = []
     for j, i in enumerate(running):

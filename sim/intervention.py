@@ -134,6 +134,14 @@ class ValueBasedConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class ForesightConfig:
+  alpha: float = 0.97  # margin on the expert's H-step value (Eq. A.2's form)
+  beta: float = 0.95
+  hold_steps: int = DEFAULT_HOLD_STEPS
+  horizon: int = 20    # steps each choice is followed for (of an episode's 200)
+
+
+@dataclasses.dataclass(frozen=True)
 class RandomConfig:
   expert_fraction: float = 0.5  # target share of steps under expert control (paper: .3/.5/.85)
   hold_steps: int = DEFAULT_HOLD_STEPS
@@ -190,9 +198,11 @@ class InterventionModel:
     return bool(self.decide_all(np.asarray(obs)[None], np.asarray(policy_action)[None],
                                 np.asarray(expert_action)[None])[0])
 
-  def decide_all(self, observations, policy_actions, expert_actions, episodes=None):
+  def decide_all(self, observations, policy_actions, expert_actions, episodes=None,
+                 env_states=None, policy=None):
     """One step of several episodes: row j is episode `episodes[j]` (default: all of them, in
-    order). Returns bool [N], True where the expert is in control."""
+    order). Returns bool [N], True where the expert is in control. A model that looks ahead in
+    the simulator (`needs_simulator`) also takes each row's `env_states` and the `policy`."""
     episodes = (np.arange(len(self._hold_left)) if episodes is None
                 else np.asarray(episodes, np.int64))
     in_control = self._hold_left[episodes] > 0
@@ -202,7 +212,13 @@ class InterventionModel:
       args = (np.asarray(observations)[free], np.asarray(policy_actions)[free],
               np.asarray(expert_actions)[free])
       rngs = [self._rngs[e] for e in episodes[free]]
-      wants, flagged = self._decide(*args, rngs)
+      extra = {}
+      if self.needs_simulator:
+        if env_states is None or policy is None:
+          raise ValueError(f'the {self.name!r} model looks ahead: decide_all needs env_states '
+                           f'and the policy')
+        extra = {'env_states': [env_states[j] for j in free], 'policy': policy}
+      wants, flagged = self._decide(*args, rngs, **extra)
       wants = np.asarray(wants, bool)
       if flagged is not None:
         flagged = np.asarray(flagged, bool)
@@ -218,6 +234,8 @@ class InterventionModel:
   # Whether the model decides by a rule (`_decide` returns where it flagged), and so counts
   # `flagged` and `flagged_takeovers`.
   has_rule = False
+  # Whether `_decide` looks ahead in the simulator (takes `env_states` and `policy`).
+  needs_simulator = False
 
   def _decide(self, observations, policy_actions, expert_actions, rngs):
     """(wants [F], flagged [F] or None) for F free episodes (rows), `rngs` their random streams:
@@ -253,6 +271,32 @@ class ValueBasedIntervention(InterventionModel):
                    np.float64).reshape(-1)
     n = len(observations)
     flagged = expert_clearly_better(q[:n], q[n:], self.config.alpha)
+    return _uniform(rngs) < flagged_probability(flagged, self.config.beta), flagged
+
+
+class ForesightIntervention(InterventionModel):
+  """Eq. A.2 judged on where each choice leads: the expert's action followed by the expert,
+  against the policy's action followed by the policy, each over `config.horizon` steps in the
+  simulator (`lookahead`, a `sim.lookahead.LookaheadCritic`). Where the paper's Q_ref rates one
+  action and assumes the expert acts after it, this operator sees the policy's own next steps, as
+  a person watching a robot sees it heading for a failure before the failing action."""
+  name = 'foresight'
+  config_class = ForesightConfig
+
+  has_rule = True
+  needs_simulator = True
+
+  def __init__(self, lookahead, config=None, seed: int = 0):
+    super().__init__(config, seed)
+    self.lookahead = lookahead
+    self.counts['lookahead_steps'] = 0  # simulator steps spent looking ahead
+
+  def _decide(self, observations, policy_actions, expert_actions, rngs, env_states, policy):
+    before = self.lookahead.steps
+    q_expert, q_policy = self.lookahead.compare(env_states, expert_actions, policy_actions,
+                                                policy)
+    self.counts['lookahead_steps'] += self.lookahead.steps - before
+    flagged = expert_clearly_better(q_expert, q_policy, self.config.alpha)
     return _uniform(rngs) < flagged_probability(flagged, self.config.beta), flagged
 
 
@@ -296,8 +340,8 @@ class NeverIntervention(InterventionModel):
     return np.zeros(len(observations), bool), None
 
 
-MODELS = {cls.name: cls for cls in (ValueBasedIntervention, RandomIntervention,
-                                    GatingIntervention, NeverIntervention)}
+MODELS = {cls.name: cls for cls in (ValueBasedIntervention, ForesightIntervention,
+                                    RandomIntervention, GatingIntervention, NeverIntervention)}
 
 
 def make_model(name: str, seed: int = 0, config=None, **kwargs) -> InterventionModel:

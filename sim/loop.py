@@ -85,6 +85,7 @@ class LoopSpec:
   warm_start_actor: bool = True
   pipeline_engine: str = 'plain'     # 'plain' (in process) or 'beam' (DirectRunner, 2 workers)
   takeover: str = 'keep'             # the pipeline's --takeover: 'keep' or 'drop' (reference code)
+  intervention: Optional[str] = None  # the operator model; None: the method's (METHODS)
   episode_length: Optional[int] = None  # None: the task's (tests shorten it)
   max_env_steps: Optional[int] = None   # refuse a spec whose budget exceeds this
 
@@ -101,6 +102,13 @@ class LoopSpec:
     if self.method not in METHODS:
       raise ValueError(f'unknown method {self.method!r}; known: {sorted(METHODS)}')
     tasks_lib.get_task(self.task)
+    if self.intervention is not None:
+      if self.intervention not in intervention_lib.MODELS:
+        raise ValueError(f'unknown intervention model {self.intervention!r}; known: '
+                         f'{sorted(intervention_lib.MODELS)}')
+      if METHODS[self.method].intervention is None:
+        raise ValueError(f'method {self.method!r} collects without an operator, so it takes '
+                         f'no intervention model (got {self.intervention!r})')
     if self.max_env_steps is not None and self.env_steps > self.max_env_steps:
       raise ValueError(f'{self.rounds} rounds x {self.episodes_per_round} episodes = '
                        f'{self.env_steps} env steps, over the budget of {self.max_env_steps}')
@@ -253,7 +261,7 @@ class RlifLoop:
     return summary
 
   def _intervention(self, round_index: int) -> intervention_lib.InterventionModel:
-    name = self.method.intervention
+    name = self.spec.intervention or self.method.intervention
     config_class = intervention_lib.MODELS[name].config_class
     task_settings = ({'alpha': intervention_lib.calibrated_alpha(self.task.name)}
                      if name == 'value' else {})
@@ -262,6 +270,10 @@ class RlifLoop:
     extra = {}
     if name == 'value':
       extra['q_ref'] = self.reference()
+    elif name == 'foresight':
+      from sim import lookahead
+      extra['lookahead'] = lookahead.LookaheadCritic(self.task, self.base_expert,
+                                                     horizon=config.horizon)
     # One model per round with a round-specific seed: a resumed round draws what it drew before.
     seed = int(np.random.SeedSequence([self.spec.seed, 77, round_index]).generate_state(1)[0])
     return intervention_lib.make_model(name, seed=seed, config=config, **extra)

@@ -159,7 +159,7 @@ def test_hold_keeps_the_expert_in_control_for_k_steps():
 
 
 def test_registry_and_descriptions():
-  assert set(iv.MODELS) == {'value', 'random', 'gating', 'never'}
+  assert set(iv.MODELS) == {'value', 'foresight', 'random', 'gating', 'never'}
   never = iv.make_model('never', seed=1)
   far = np.ones(2)
   assert not any(never.decide(np.zeros(3), -far, far) for _ in range(50))  # DAgger: never

@@ -1,0 +1,125 @@
+"""Looking ahead in the simulator: what an action leads to, for simulated operators.
+
+The value-based intervention model (RLIF Eq. A.2) compares Q_ref(s, a_exp) with Q_ref(s, a_pi).
+The paper's Q_ref is a trained expert's critic. A simulated operator can instead look ahead: from
+a copy of the episode's state, take the action, let an actor continue for the rest of `horizon`
+steps, and sum the discounted dense reward,
+
+    R_H(s, a; actor) = r(s, a) + sum_{h=1}^{H-1} gamma^h r(s_h, actor(s_h)).
+
+With the expert as the actor this is the expert's Q truncated at H steps, exact in the simulator
+(deterministic physics and expert). `compare` rates the two choices an operator has at a step:
+the expert's action followed by the expert, and the policy's action followed by the policy
+(`sim.intervention.ForesightIntervention`). Rows run side by side in a pool of scratch
+environments (one batched call per actor per lookahead step); the episodes' own environments are
+never touched.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from sim import tasks as tasks_lib
+
+
+def restorable_state(env, state: dict) -> dict:
+  """`state` (an Adroit env's `get_env_state()`) limited to the keys its `set_env_state`
+  accepts (hammer's getter also returns `target_pos`, which its setter refuses and derives)."""
+  space = getattr(env.unwrapped, '_state_space', None)
+  keys = getattr(space, 'spaces', None)
+  return {k: v for k, v in state.items() if keys is None or k in keys}
+
+
+def env_states(envs, rows: Sequence[int]) -> list:
+  """The simulator states of `envs[i]` for i in `rows`."""
+  return [envs[i].unwrapped.get_env_state() for i in rows]
+
+
+class LookaheadCritic:
+  """H-step discounted returns of choices on `task`, continued by the deterministic `expert`
+  (`act_all` on batches) or by a policy."""
+
+  def __init__(self, task, expert, horizon: int, gamma: float = 0.99):
+    if horizon < 1:
+      raise ValueError(f'horizon must be >= 1, got {horizon}')
+    if not hasattr(expert, 'act_all'):
+      raise TypeError('the lookahead expert must act on batches (act_all), as a '
+                      'DeterministicExpert does')
+    self.task = tasks_lib.get_task(task)
+    self.expert, self.horizon, self.gamma = expert, int(horizon), float(gamma)
+    self._envs = []
+    self.steps = 0  # simulator steps taken by lookaheads (the operator's, not the budget's)
+
+  def _pool(self, n: int) -> list:
+    while len(self._envs) < n:
+      self._envs.append(tasks_lib.make_env(self.task, seed=len(self._envs)).unwrapped)
+    return self._envs[:n]
+
+  def returns(self, states: Sequence[dict], first_actions, continuations: Sequence[Callable]):
+    """R_H for each row j: from `states[j]`, `first_actions[j]`, then `continuations[j]` (a
+    function of a batch of observations [n, D] -> actions [n, A]; rows that share one function
+    are called together). A row stops accumulating at a true terminal state."""
+    first_actions = np.asarray(first_actions, np.float64)
+    n = len(first_actions)
+    if not len(states) == len(continuations) == n:
+      raise ValueError(f'{len(states)} states, {n} actions, {len(continuations)} continuations')
+    envs = self._pool(n)
+    low, high = envs[0].action_space.low, envs[0].action_space.high
+    for env, state in zip(envs, states):
+      env.set_env_state(restorable_state(env, state))
+    groups = {}
+    for j, actor in enumerate(continuations):
+      groups.setdefault(id(actor), (actor, []))[1].append(j)
+    total = np.zeros(n)
+    alive = np.ones(n, bool)
+    obs = [None] * n
+    actions = first_actions
+    for h in range(self.horizon):
+      if h > 0:
+        actions = np.zeros_like(first_actions)
+        for actor, rows in groups.values():
+          rows = [j for j in rows if alive[j]]
+          if rows:
+            actions[rows] = np.asarray(actor(np.stack([obs[j] for j in rows])),
+                                       np.float64).reshape(len(rows), -1)
+      rows = np.flatnonzero(alive)
+      if not rows.size:
+        break
+      for j in rows:
+        obs[j], reward, terminated, _, _ = envs[j].step(np.clip(actions[j], low, high))
+        total[j] += self.gamma ** h * reward
+        alive[j] = not terminated
+      self.steps += rows.size
+    return total
+
+  def _expert_actor(self, observations):
+    return self.expert.act_all(observations, [None] * len(observations))
+
+  def q(self, states: Sequence[dict], actions) -> np.ndarray:
+    """The expert's Q truncated at H steps: each action, then the expert."""
+    return self.returns(states, actions, [self._expert_actor] * len(states))
+
+  def compare(self, states: Sequence[dict], expert_actions, policy_actions,
+              policy: Callable) -> tuple[np.ndarray, np.ndarray]:
+    """(R_H of the expert's action then the expert, R_H of the policy's action then `policy`)
+    for each row, in one batch of 2N lookaheads. `policy` maps observations [n, D] to actions;
+    a policy that acts on camera frames cannot be followed (the lookahead has states only)."""
+    if getattr(policy, 'observation_fields', None):
+      raise ValueError('foresight cannot follow a policy that acts on camera frames: the '
+                       'lookahead simulates states only')
+    from sim import collector
+    follow = lambda observations: collector.policy_actions(policy, observations)
+    n = len(states)
+    r = self.returns(list(states) * 2, np.concatenate([expert_actions, policy_actions]),
+                     [self._expert_actor] * n + [follow] * n)
+    return r[:n], r[n:]
+
+  def describe(self) -> dict:
+    return {'kind': 'lookahead', 'horizon': self.horizon, 'gamma': self.gamma}
+
+  def close(self) -> None:
+    for env in self._envs:
+      env.close()
+    self._envs = []
