@@ -39,6 +39,7 @@ def measure(task, base_expert, policy_noise: float, critic, reference, alpha_val
   critic's ranking P(Q_H(s, a_exp) > Q_H(s, a_pi))."""
   from sim import experts as experts_lib
   from sim import intervention as iv
+  from sim import lookahead
   from sim import tasks as tasks_lib
   policy = experts_lib.NoisyExpert(base_expert, policy_noise)
   env = tasks_lib.make_env(task, seed=seed)
@@ -53,7 +54,7 @@ def measure(task, base_expert, policy_noise: float, critic, reference, alpha_val
       a_exp = np.clip(base_expert.act(obs), -1, 1)
       a_pi = np.clip(policy.act(obs, rng), -1, 1)
       if t % every == 0:
-        state = env.unwrapped.get_env_state()
+        state = lookahead.snapshot(env)
         q = critic.q([state, state], np.stack([a_exp, a_pi]))
         flags['exact Q_H'].append(bool(iv.expert_clearly_better(q[0], q[1], alpha_value)))
         if not np.array_equal(a_exp, a_pi):  # a tie says nothing
@@ -121,7 +122,7 @@ def main(argv=None):
   base = experts_lib.MlpExpert.load(os.path.join(args.expert_dir, task.expert_file), task)
   foresight = iv.ForesightConfig()
   horizon = args.horizon or foresight.horizon
-  critic = lookahead.LookaheadCritic(task, base, horizon=horizon)
+  critic = lookahead.LookaheadCritic(task, base, horizon=horizon, gamma=foresight.gamma)
   spec = reference_lib.ReferenceSpec.for_task(task)
   cache = os.path.join(loop.RUNS_ROOT, 'reference')
   key = spec.key(base.describe())

@@ -26,6 +26,7 @@ from typing import Callable, Optional, Union
 import numpy as np
 
 from pipeline import schema as sc
+from sim import lookahead
 from sim import tasks as tasks_lib
 
 # Episodes stepped side by side by `run_episodes` (a round's 20 in one batch): the policy, the
@@ -140,7 +141,7 @@ def run_together(envs, task, experts, seeds, policy: Optional[Callable] = None,
           policy_actions(policy, acting_observations(policy, current, current_frames))
           .astype(np.float64).reshape(expert_action.shape), low, high)
       looking_ahead = (
-          {'env_states': [envs[i].unwrapped.get_env_state() for i in running], 'policy': policy}
+          {'env_states': [lookahead.snapshot(envs[i]) for i in running], 'policy': policy}
           if intervention.needs_simulator else {})
       in_control = intervention.decide_all(current, policy_action, expert_action, running,
                                            **looking_ahead)

@@ -12,8 +12,8 @@ stream, seeded by (model seed, k) for the k-th episode the model has started, so
 the same whether its episodes run one after another or together.
 
 Every model counts its decisions (`counts`, cumulative since it was made): `decisions` at free
-steps and the `takeovers` they started; models with a rule (`value`, `gating`) also count the
-decisions their rule `flagged` and the takeovers started at a flagged decision
+steps and the `takeovers` they started; models with a rule (`value`, `foresight`, `gating`)
+also count the decisions their rule `flagged` and the takeovers started at a flagged decision
 (`flagged_takeovers`). The rest, `takeovers - flagged_takeovers`, are the value model's random
 1 - beta part: takeovers that say nothing about the policy's action, and so -1 rewards that
 carry no information for RLIF's learner.
@@ -23,6 +23,10 @@ Models (registry `MODELS`):
                rated clearly better, Q_ref(s, a_exp) - Q_ref(s, a_pi) > (1 - alpha)|Q_ref(s, a_exp)|
                (the paper's alpha * Q_ref(s, a_exp) > Q_ref(s, a_pi) where Q_ref >= 0), else with
                probability 1 - beta.
+  * `foresight` - Eq. A.2's rule on where each choice leads in the simulator: the expert's
+               action then the expert against the policy's action then the policy, `horizon`
+               steps each (`sim.lookahead`; `decide_all` then needs the episodes' simulator
+               states and the policy).
   * `random` - intervene with a fixed per-decision probability, derived from a target fraction
                of steps under expert control (the paper's 30/50/85% schedules).
   * `gating` - HG-DAgger style: intervene when ||a_expert - a_policy||_1 exceeds a threshold.
@@ -141,6 +145,7 @@ class ForesightConfig:
   beta: float = 0.95
   hold_steps: int = DEFAULT_HOLD_STEPS
   horizon: int = 20    # steps each choice is followed for (of an episode's 200)
+  gamma: float = 0.99  # discount of the lookahead's dense rewards (RLPD's)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,6 +260,14 @@ def _uniform(rngs) -> np.ndarray:
   return np.array([rng.random() for rng in rngs])
 
 
+def _margin_rule(q_expert, q_policy, config, rngs):
+  """(wants, flagged) of Eq. A.2 on values of the expert's and the policy's choice: flagged
+  where the expert's is clearly better (`config.alpha`), taken over with probability beta there
+  and 1 - beta elsewhere (one draw from each row's stream)."""
+  flagged = expert_clearly_better(q_expert, q_policy, config.alpha)
+  return _uniform(rngs) < flagged_probability(flagged, config.beta), flagged
+
+
 class ValueBasedIntervention(InterventionModel):
   """RLIF Eq. A.2 with an injected reference critic `q_ref(obs [N, D], actions [N, A]) -> [N]`."""
   name = 'value'
@@ -272,8 +285,7 @@ class ValueBasedIntervention(InterventionModel):
                               np.concatenate([expert_actions, policy_actions])),
                    np.float64).reshape(-1)
     n = len(observations)
-    flagged = expert_clearly_better(q[:n], q[n:], self.config.alpha)
-    return _uniform(rngs) < flagged_probability(flagged, self.config.beta), flagged
+    return _margin_rule(q[:n], q[n:], self.config, rngs)
 
 
 class ForesightIntervention(InterventionModel):
@@ -298,8 +310,7 @@ class ForesightIntervention(InterventionModel):
     q_expert, q_policy = self.lookahead.compare(env_states, expert_actions, policy_actions,
                                                 policy)
     self.counts['lookahead_steps'] += self.lookahead.steps - before
-    flagged = expert_clearly_better(q_expert, q_policy, self.config.alpha)
-    return _uniform(rngs) < flagged_probability(flagged, self.config.beta), flagged
+    return _margin_rule(q_expert, q_policy, self.config, rngs)
 
 
 class RandomIntervention(InterventionModel):

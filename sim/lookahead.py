@@ -12,29 +12,57 @@ With the expert as the actor this is the expert's Q truncated at H steps, exact 
 the expert's action followed by the expert, and the policy's action followed by the policy
 (`sim.intervention.ForesightIntervention`). Rows run side by side in a pool of scratch
 environments (one batched call per actor per lookahead step); the episodes' own environments are
-never touched.
+never touched. States are `snapshot`s: MuJoCo's whole integration state and the model fields the
+tasks randomise, so a restored copy steps to the bit as the episode would.
 """
 
 from __future__ import annotations
 
 from typing import Callable, Optional, Sequence
 
+import mujoco
 import numpy as np
 
 from sim import tasks as tasks_lib
 
 
-def restorable_state(env, state: dict) -> dict:
-  """`state` (an Adroit env's `get_env_state()`) limited to the keys its `set_env_state`
-  accepts (hammer's getter also returns `target_pos`, which its setter refuses and derives)."""
-  space = getattr(env.unwrapped, '_state_space', None)
-  keys = getattr(space, 'spaces', None)
-  return {k: v for k, v in state.items() if keys is None or k in keys}
+# The model fields the Adroit tasks set at reset: pen's target orientation (body_quat), door's
+# and hammer's body positions, relocate's object start (body_pos) and target (site_pos).
+_MODEL_FIELDS = ('body_pos', 'body_quat', 'site_pos', 'site_quat')
+# Values a task computes at reset from its random pose and its rewards read (pen's lengths, which
+# differ in the last bit from pose to pose).
+_ENV_ATTRIBUTES = ('pen_length', 'tar_length')
+# Positions, velocities, actuator state, time, controls and applied forces, and the solver's warm
+# start: everything MuJoCo's next step reads from mjData.
+_INTEGRATION = mujoco.mjtState.mjSTATE_INTEGRATION
 
 
-def env_states(envs, rows: Sequence[int]) -> list:
-  """The simulator states of `envs[i]` for i in `rows`."""
-  return [envs[i].unwrapped.get_env_state() for i in rows]
+def snapshot(env) -> dict:
+  """What the next steps of `env` (an Adroit env, wrapped or not) depend on, for `restore`.
+
+  Not the tasks' own `get_env_state`: relocate's stores the object's world position where its
+  setter writes the body's start, so a restored ball sits off by however far it has moved (29 cm
+  after 80 expert steps), and none of them carries the solver's warm start (restored states
+  drifted by ~1e-6 within 5 steps). Nor does any carry pen's lengths, which its reward divides
+  by."""
+  e = env.unwrapped
+  integration = np.empty(mujoco.mj_stateSize(e.model, _INTEGRATION))
+  mujoco.mj_getState(e.model, e.data, integration, _INTEGRATION)
+  return {'integration': integration,
+          **{field: getattr(e.model, field).copy() for field in _MODEL_FIELDS},
+          **{name: getattr(e, name) for name in _ENV_ATTRIBUTES if hasattr(e, name)}}
+
+
+def restore(env, state: dict) -> None:
+  """Puts `env` where `snapshot` found its environment: its next steps repeat that one's exactly."""
+  e = env.unwrapped
+  for field in _MODEL_FIELDS:
+    getattr(e.model, field)[:] = state[field]
+  for name in _ENV_ATTRIBUTES:
+    if name in state:
+      setattr(e, name, state[name])
+  mujoco.mj_setState(e.model, e.data, state['integration'], _INTEGRATION)
+  mujoco.mj_forward(e.model, e.data)
 
 
 class LookaheadCritic:
@@ -44,9 +72,10 @@ class LookaheadCritic:
   def __init__(self, task, expert, horizon: int, gamma: float = 0.99):
     if horizon < 1:
       raise ValueError(f'horizon must be >= 1, got {horizon}')
-    if not hasattr(expert, 'act_all'):
-      raise TypeError('the lookahead expert must act on batches (act_all), as a '
-                      'DeterministicExpert does')
+    from sim import experts as experts_lib  # experts -> collector -> here
+    if not isinstance(expert, experts_lib.DeterministicExpert):
+      raise TypeError(f'the lookahead continues with the noise-free expert (a '
+                      f'DeterministicExpert), got {type(expert).__name__}')
     self.task = tasks_lib.get_task(task)
     self.expert, self.horizon, self.gamma = expert, int(horizon), float(gamma)
     self._envs = []
@@ -58,7 +87,7 @@ class LookaheadCritic:
     return self._envs[:n]
 
   def returns(self, states: Sequence[dict], first_actions, continuations: Sequence[Callable]):
-    """R_H for each row j: from `states[j]`, `first_actions[j]`, then `continuations[j]` (a
+    """R_H for each row j: from `states[j]` (a `snapshot`), `first_actions[j]`, then `continuations[j]` (a
     function of a batch of observations [n, D] -> actions [n, A]; rows that share one function
     are called together). A row stops accumulating at a true terminal state."""
     first_actions = np.asarray(first_actions, np.float64)
@@ -68,7 +97,7 @@ class LookaheadCritic:
     envs = self._pool(n)
     low, high = envs[0].action_space.low, envs[0].action_space.high
     for env, state in zip(envs, states):
-      env.set_env_state(restorable_state(env, state))
+      restore(env, state)
     groups = {}
     for j, actor in enumerate(continuations):
       groups.setdefault(id(actor), (actor, []))[1].append(j)
@@ -104,8 +133,11 @@ class LookaheadCritic:
   def compare(self, states: Sequence[dict], expert_actions, policy_actions,
               policy: Callable) -> tuple[np.ndarray, np.ndarray]:
     """(R_H of the expert's action then the expert, R_H of the policy's action then `policy`)
-    for each row, in one batch of 2N lookaheads. `policy` maps observations [n, D] to actions;
-    a policy that acts on camera frames cannot be followed (the lookahead has states only)."""
+    for each row, in one batch of 2N lookaheads. `policy` maps observations [n, D] to actions
+    and must not keep state (a random stream, a recurrent memory) that the episode's own steps
+    also use: the lookahead's calls would change the episode. The loop's exported policies are
+    deterministic. A policy that acts on camera frames cannot be followed (the lookahead has
+    states only)."""
     if getattr(policy, 'observation_fields', None):
       raise ValueError('foresight cannot follow a policy that acts on camera frames: the '
                        'lookahead simulates states only')
@@ -115,11 +147,3 @@ class LookaheadCritic:
     r = self.returns(list(states) * 2, np.concatenate([expert_actions, policy_actions]),
                      [self._expert_actor] * n + [follow] * n)
     return r[:n], r[n:]
-
-  def describe(self) -> dict:
-    return {'kind': 'lookahead', 'horizon': self.horizon, 'gamma': self.gamma}
-
-  def close(self) -> None:
-    for env in self._envs:
-      env.close()
-    self._envs = []

@@ -273,7 +273,7 @@ class RlifLoop:
     elif name == 'foresight':
       from sim import lookahead
       extra['lookahead'] = lookahead.LookaheadCritic(self.task, self.base_expert,
-                                                     horizon=config.horizon)
+                                                     horizon=config.horizon, gamma=config.gamma)
     # One model per round with a round-specific seed: a resumed round draws what it drew before.
     seed = int(np.random.SeedSequence([self.spec.seed, 77, round_index]).generate_state(1)[0])
     return intervention_lib.make_model(name, seed=seed, config=config, **extra)
