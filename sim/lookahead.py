@@ -18,7 +18,7 @@ tasks randomise, so a restored copy steps to the bit as the episode would.
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Sequence
+from typing import Callable, Sequence
 
 import mujoco
 import numpy as np
@@ -87,9 +87,10 @@ class LookaheadCritic:
     return self._envs[:n]
 
   def returns(self, states: Sequence[dict], first_actions, continuations: Sequence[Callable]):
-    """R_H for each row j: from `states[j]` (a `snapshot`), `first_actions[j]`, then `continuations[j]` (a
-    function of a batch of observations [n, D] -> actions [n, A]; rows that share one function
-    are called together). A row stops accumulating at a true terminal state."""
+    """R_H for each row j: from `states[j]` (a `snapshot`), `first_actions[j]`, then
+    `continuations[j]` (a function of a batch of observations [n, D] -> actions [n, A]; rows
+    that share one function are called together). A row stops accumulating at a true terminal
+    state."""
     first_actions = np.asarray(first_actions, np.float64)
     n = len(first_actions)
     if not len(states) == len(continuations) == n:
@@ -147,3 +148,8 @@ class LookaheadCritic:
     r = self.returns(list(states) * 2, np.concatenate([expert_actions, policy_actions]),
                      [self._expert_actor] * n + [follow] * n)
     return r[:n], r[n:]
+
+  def close(self) -> None:
+    for env in self._envs:
+      env.close()
+    self._envs = []

@@ -162,8 +162,8 @@ def test_foresight_rule_respects_the_sign_and_asks_for_the_free_rows_only():
 
 def test_foresight_round_in_the_simulator(tmp_path, pen_expert):
   """A real round: the collector hands the model each free episode's state and the policy; a
-  policy that reverses the expert on about half the states is taken over, and every decision looked ahead
-  2 x horizon steps (no pen state is terminal)."""
+  policy that reverses the expert on about half the states is taken over, and every decision
+  looked ahead 2 x horizon steps (no pen state is terminal)."""
   def shaky(obs):
     # Deterministic (the lookahead calls it too): the expert's action, reversed on about half
     # the states.
