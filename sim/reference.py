@@ -9,17 +9,21 @@ so the critic sees both good and worse actions in the same states, which is what
 
 The trained agent is cached under `cache_dir/<task>-<key>/` (a TF checkpoint plus `spec.json`);
 `key` hashes the spec and the expert, so a changed recipe trains a new agent and an unchanged one
-is reused by every run that asks for it.
+is reused by every run that asks for it. One process trains a given agent: the others that ask for
+it meanwhile (a grid's walkers starting together) wait on a flock on `<task>-<key>.lock` and then
+reuse it, where each would otherwise spend the ~20 minutes of training it again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import hashlib
 import json
 import os
 import time
-from typing import Callable, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -130,18 +134,46 @@ def ranking_accuracy(reference: Callable, task, expert, noise_scale: float = 0.5
   return wins / max(total, 1)
 
 
+@contextlib.contextmanager
+def _one_trainer(directory: str, log: Callable[[str], None]) -> Iterator[None]:
+  """Holds an exclusive flock on `directory`.lock for the block, waiting (and saying so) while
+  another process holds it. The kernel drops the lock when its holder exits, kill -9 included.
+  A URL (gs://...) has no flock: there the block runs unguarded."""
+  if '://' in directory:
+    yield
+    return
+  os.makedirs(os.path.dirname(directory) or '.', exist_ok=True)
+  fd = os.open(f'{directory}.lock', os.O_CREAT | os.O_RDWR, 0o644)
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      log(f'reference agent: waiting for another process that is training {directory} ...')
+      fcntl.flock(fd, fcntl.LOCK_EX)
+    yield
+  finally:
+    os.close(fd)  # releases the flock
+
+
 def load_or_train(task, expert, spec: ReferenceSpec, cache_dir: str,
                   log: Callable[[str], None] = print) -> ReferenceAgent:
-  """The cached reference agent for (task, expert, spec), training it first if absent.
+  """The cached reference agent for (task, expert, spec), training it first if absent; while
+  another process trains it, waits for that one and reuses its agent.
 
   Training writes into a temporary folder renamed into place at the end, so an interrupted run
   leaves no half-trained agent behind for the next run to reuse.
   """
-  import tensorflow as tf
-  from trainer import replay as replay_lib
   task = tasks_lib.get_task(task)
   describe = expert.describe() if hasattr(expert, 'describe') else {'repr': repr(expert)}
   directory = os.path.join(cache_dir, f'{task.name}-{spec.key(describe)}')
+  with _one_trainer(directory, log):
+    return _load_or_train(task, expert, spec, directory, describe, log)
+
+
+def _load_or_train(task, expert, spec: ReferenceSpec, directory: str, describe: dict,
+                   log: Callable[[str], None]) -> ReferenceAgent:
+  import tensorflow as tf
+  from trainer import replay as replay_lib
   agent = _make_agent(task, spec)
   checkpoint = tf.train.Checkpoint(agent=agent)
   if tf.io.gfile.exists(os.path.join(directory, 'spec.json')):
@@ -174,7 +206,7 @@ def load_or_train(task, expert, spec: ReferenceSpec, cache_dir: str,
   reference = ReferenceAgent(agent, directory, spec, stats)
   stats['ranking_accuracy'] = ranking_accuracy(reference, task, expert,
                                                episode_length=spec.episode_length)
-  tmp = f'{directory}.{os.getpid()}.tmp'  # per process: two grid processes may train one cache
+  tmp = f'{directory}.{os.getpid()}.tmp'  # per process (a URL's cache has no lock)
   if tf.io.gfile.exists(tmp):
     tf.io.gfile.rmtree(tmp)
   tf.io.gfile.makedirs(tmp)

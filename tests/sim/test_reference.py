@@ -1,3 +1,8 @@
+import os
+import select
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -65,6 +70,47 @@ def test_reference_agent_is_trained_once_then_reused(tmp_path, pen_expert):
   # Another recipe is another agent, in another folder.
   other = reference.ReferenceSpec(**{**TINY.__dict__, 'num_updates': 11})
   assert other.key(pen_expert.describe()) != TINY.key(pen_expert.describe())
+
+
+# Trains TINY into argv[1] in its own process, saying "training" when it starts collecting and
+# then taking 3 s longer, so that the test's own call arrives while it trains.
+_TRAINER = (
+    'import sys, time\n'
+    'from sim import experts, reference\n'
+    'from tests.sim import shared_files\n'
+    'from tests.sim.test_reference import TINY\n'
+    'def log(m):\n'
+    '  print(m, flush=True)\n'
+    '  if "collecting" in m:\n'
+    '    print("training", flush=True); time.sleep(3)\n'
+    'expert = experts.MlpExpert.load(shared_files.expert_path("pen"), "pen")\n'
+    'reference.load_or_train("pen", expert, TINY, sys.argv[1], log)\n')
+
+
+def test_a_second_process_waits_for_the_one_training_the_agent_then_reuses_it(tmp_path, pen_expert):
+  proc = subprocess.Popen([sys.executable, '-c', _TRAINER, str(tmp_path)], cwd=shared_files.REPO,
+                          text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  try:
+    seen = []
+    while 'training' not in seen:
+      ready, _, _ = select.select([proc.stdout], [], [], 120)
+      line = proc.stdout.readline() if ready else ''
+      if not line:
+        raise AssertionError(f'the training process did not start: {proc.stderr.read()[-2000:]}')
+      seen.append(line.strip())
+    messages = []
+    mine = reference.load_or_train('pen', pen_expert, TINY, str(tmp_path), messages.append)
+    theirs, _ = proc.communicate(timeout=120)
+  finally:
+    proc.kill()
+    proc.wait()
+  assert proc.returncode == 0
+  assert 'waiting for another process' in messages[0], messages
+  assert any('reusing' in m for m in messages) and not any('collecting' in m for m in messages)
+  assert 'trained in' in theirs
+  # One agent, trained once: no temporary folder was left, and the lock file is all beside it.
+  assert sorted(os.listdir(tmp_path)) == sorted([os.path.basename(mine.directory),
+                                                 os.path.basename(mine.directory) + '.lock'])
 
 
 def test_spec_for_task_spans_the_tasks_calibrated_levels():
