@@ -254,6 +254,9 @@ class InterventionModel:
     """Name and config, for episode metadata."""
     return {'name': self.name, 'config': dataclasses.asdict(self.config), 'seed': self.seed}
 
+  def close(self) -> None:
+    """Releases what the model holds beyond its arrays (the lookahead's scratch simulators)."""
+
 
 def _uniform(rngs) -> np.ndarray:
   """One U[0, 1) draw from each episode's stream."""
@@ -311,6 +314,9 @@ class ForesightIntervention(InterventionModel):
                                                 policy)
     self.counts['lookahead_steps'] += self.lookahead.steps - before
     return _margin_rule(q_expert, q_policy, self.config, rngs)
+
+  def close(self) -> None:
+    self.lookahead.close()
 
 
 class RandomIntervention(InterventionModel):

@@ -67,7 +67,9 @@ def restore(env, state: dict) -> None:
 
 class LookaheadCritic:
   """H-step discounted returns of choices on `task`, continued by the deterministic `expert`
-  (`act_all` on batches) or by a policy."""
+  (`act_all` on batches) or by a policy. Near an episode's end a lookahead still runs its whole
+  horizon, past the step where the episode is cut off: truncation is not termination, so where
+  an action leads after the cut is part of its value, as in the learner's own Q."""
 
   def __init__(self, task, expert, horizon: int, gamma: float = 0.99):
     if horizon < 1:

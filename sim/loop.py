@@ -248,11 +248,14 @@ class RlifLoop:
                                                 out, spec.seed, spec.episode_length,
                                                 round_index=round_index)
     else:
-      summary = collector.collect_round(self.task, policy, self.expert,
-                                        self._intervention(round_index),
-                                        spec.episodes_per_round, out, spec.seed, round_index,
-                                        spec.episode_length,
-                                        expert_labels=self.method.expert_labels)
+      model = self._intervention(round_index)
+      try:
+        summary = collector.collect_round(self.task, policy, self.expert, model,
+                                          spec.episodes_per_round, out, spec.seed, round_index,
+                                          spec.episode_length,
+                                          expert_labels=self.method.expert_labels)
+      finally:
+        model.close()
     summary = {k: v for k, v in summary.items() if k != 'paths'}
     summary['seconds'] = round(time.perf_counter() - start, 1)
     with open(marker + '.tmp', 'w') as f:

@@ -179,3 +179,7 @@ def test_foresight_round_in_the_simulator(tmp_path, pen_expert):
   assert decided['takeovers'] > 0 and decided['flagged_takeovers'] > 0
   assert decided['lookahead_steps'] == 2 * 3 * decided['decisions']
   assert 0 < summary['intervention_rate'] < 1
+  # Two episodes, two choices each: four scratch simulators, released with the model.
+  assert len(critic._envs) == 4
+  model.close()
+  assert critic._envs == []
