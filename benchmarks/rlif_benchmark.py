@@ -171,14 +171,10 @@ def report(root, grid, task, out_dir, spec_text, budget=None):
   """Reads the grid's rows and writes its report, one process at a time (a flock on
   ROOT/GRID/.report.lock): without it a grid process that read the rows earlier could write its
   older report over a newer one."""
-  import fcntl
+  from trainer import run_lock
   os.makedirs(os.path.join(root, grid), exist_ok=True)
-  fd = os.open(os.path.join(root, grid, '.report.lock'), os.O_CREAT | os.O_RDWR, 0o644)
-  try:
-    fcntl.flock(fd, fcntl.LOCK_EX)
+  with run_lock.exclusive(os.path.join(root, grid, '.report.lock')):
     write_report(load_rows(root, grid), task, out_dir, spec_text, budget)
-  finally:
-    os.close(fd)  # releases the flock
 
 
 def write_report(rows, task, out_dir, spec_text, budget=None):

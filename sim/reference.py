@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import hashlib
 import json
 import os
@@ -136,23 +135,17 @@ def ranking_accuracy(reference: Callable, task, expert, noise_scale: float = 0.5
 
 @contextlib.contextmanager
 def _one_trainer(directory: str, log: Callable[[str], None]) -> Iterator[None]:
-  """Holds an exclusive flock on `directory`.lock for the block, waiting (and saying so) while
-  another process holds it. The kernel drops the lock when its holder exits, kill -9 included.
-  A URL (gs://...) has no flock: there the block runs unguarded."""
+  """Holds `directory`.lock (`trainer.run_lock.exclusive`) for the block, saying so if it must
+  wait for another process. A URL (gs://...) has no flock: there the block runs unguarded."""
   if '://' in directory:
     yield
     return
+  from trainer import run_lock
   os.makedirs(os.path.dirname(directory) or '.', exist_ok=True)
-  fd = os.open(f'{directory}.lock', os.O_CREAT | os.O_RDWR, 0o644)
-  try:
-    try:
-      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-      log(f'reference agent: waiting for another process that is training {directory} ...')
-      fcntl.flock(fd, fcntl.LOCK_EX)
+  waiting = lambda: log(f'reference agent: waiting for another process that is training '
+                        f'{directory} ...')
+  with run_lock.exclusive(f'{directory}.lock', on_wait=waiting):
     yield
-  finally:
-    os.close(fd)  # releases the flock
 
 
 def load_or_train(task, expert, spec: ReferenceSpec, cache_dir: str,

@@ -12,6 +12,10 @@ but the lock file is in it when the hold ends (a job that failed before writing 
 on a dataset it could not read, leaves no empty run folder behind).
 
 Local folders only: a `tf.io.gfile` URL (gs://...) has no flock, and its run is not locked.
+
+`exclusive(path)` is the waiting kind, for work that one process does while others queue for it
+(a grid's report, a shared reference agent): an exclusive flock on the file `path`, taken as soon
+as its holder lets go.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import os
 import socket
 import threading
 import time
-from typing import Iterator
+from typing import Callable, Iterator, Optional
 
 LOCK_FILE = '.run.lock'
 
@@ -126,3 +130,22 @@ def _lock(run_dir: str) -> tuple[int, bool]:
   os.pwrite(fd, (f'pid {os.getpid()} on {socket.gethostname()}, since '
                  f'{time.strftime("%Y-%m-%d %H:%M:%S %Z")}').encode(), 0)
   return fd, made
+
+
+@contextlib.contextmanager
+def exclusive(path: str, on_wait: Optional[Callable[[], None]] = None) -> Iterator[None]:
+  """Holds an exclusive flock on the file `path` (made if absent; its folder must exist) for the
+  block, waiting as long as another process holds it; `on_wait` is called once before a wait.
+  The kernel drops the lock when its holder exits, kill -9 included."""
+  import fcntl
+  fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+  try:
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+      if on_wait is not None:
+        on_wait()
+      fcntl.flock(fd, fcntl.LOCK_EX)
+    yield
+  finally:
+    os.close(fd)  # releases the flock
