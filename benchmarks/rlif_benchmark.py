@@ -12,6 +12,8 @@ the report: benchmarks/results/rlif_<task>/{results.md, runs.jsonl, success.png,
 
 Expert levels are the calibrated `NoisyExpert` noise scales of `sim.experts.CALIBRATED_NOISE`
 (sim/EXPERTS.md: pen success by the paper's final-step rule, door/hammer/relocate by D4RL's).
+`--degradation distortion` uses the calibrated `DistortedExpert` scales instead, a degradation
+imitation cannot average out; its grid is <task>_distorted (runs and report).
 `--task door|hammer|relocate` runs those rows; the paper reports per-level numbers for pen only.
 """
 
@@ -109,6 +111,13 @@ def row_order(label: str):
   method = label.split('+')[0]
   return (METHOD_ORDER.index(method) if method in METHOD_ORDER else len(METHOD_ORDER),
           label != method, label)
+
+
+def grid_name(task, degradation='noise', tag=''):
+  """The grid's name: its runs' folder under the root and its report's, results/rlif_<grid>.
+  The noise-degraded experts' grid is the task's own; the distorted experts' is
+  <task>_distorted; a tag (another budget) comes last."""
+  return task + ('_distorted' if degradation == 'distortion' else '') + (f'_{tag}' if tag else '')
 
 
 def run_dir(root, task, level, method, seed):
@@ -488,6 +497,10 @@ def main():
                            'the work tree, so a grid resumes in a later session on this machine')
   parser.add_argument('--expert_dir', default=os.path.join(REPO, '..', 'shared', 'experts',
                                                            'adroit'))
+  parser.add_argument('--degradation', default='noise', choices=('noise', 'distortion'),
+                      help='how the ~90/40/10%% experts are made (sim/experts.py): zero-mean '
+                           'action noise, or a fixed state-dependent distortion of the action '
+                           '(grid <task>_distorted)')
   parser.add_argument('--tag', default='',
                       help='a name for a grid with other budgets (e.g. 100k): its runs go to '
                            'ROOT/<task>_<tag>/ and its report to results/rlif_<task>_<tag>/')
@@ -506,13 +519,17 @@ def main():
   if args.threads:  # read by TensorFlow and oneDNN when they start, so before any TF import
     for name in ('TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'OMP_NUM_THREADS'):
       os.environ[name] = str(args.threads)
-  grid = f'{args.task}_{args.tag}' if args.tag else args.task
+  grid = grid_name(args.task, args.degradation, args.tag)
   from sim import experts as experts_lib
   from sim import loop
   from trainer import run_lock
   args.root = args.root or os.path.join(loop.RUNS_ROOT, 'benchmark')
   out_dir = os.path.join(REPO, 'benchmarks', 'results', f'rlif_{grid}')
-  spec_text = (f'Budget per run: {args.rounds} rounds x {args.episodes_per_round} episodes '
+  spec_text = ('Experts: the task\'s shipped expert under '
+               + ('zero-mean Gaussian action noise' if args.degradation == 'noise' else
+                  'a fixed state-dependent distortion of its action (DistortedExpert)')
+               + ', calibrated per level (sim/experts.py). '
+               f'Budget per run: {args.rounds} rounds x {args.episodes_per_round} episodes '
                '(the report\'s command; a row that ran another budget says so in its rounds '
                'done and env steps), at most 100k env steps (the paper\'s DAgger budget), '
                f'{args.num_demos} expert '
@@ -531,7 +548,8 @@ def main():
         for label in args.methods.split(','):
           spec = apply_variants(loop.LoopSpec(
               task=args.task, method=label.split('+')[0], seed=seed,
-              expert_noise=experts_lib.calibrated_noise(args.task, level),
+              **{f'expert_{args.degradation}':
+                 experts_lib.calibrated_scale(args.task, level, args.degradation)},
               num_demos=args.num_demos, rounds=args.rounds,
               episodes_per_round=args.episodes_per_round, initial_updates=args.initial_updates,
               updates_per_round=args.updates_per_round, eval_episodes=args.eval_episodes,

@@ -1,14 +1,21 @@
 """Expert policies: the DAPG MLP experts of the Adroit tasks, and deliberately worse versions.
 
 An expert, as the collector uses it, is any object with `act(obs, rng) -> action`. `MlpExpert`
-acts with its mean action (deterministic, `rng` unused); `NoisyExpert` degrades any expert by
-adding Gaussian action noise, the one degradation used to make suboptimal experts; `calibrate`
-finds the noise scale that gives a target success rate.
+acts with its mean action (deterministic, `rng` unused). Two degradations make suboptimal experts
+of any expert (`DEGRADATIONS`), each with one scale:
+- `NoisyExpert` adds zero-mean Gaussian action noise at every step. Behaviour cloning by squared
+  error fits the mean action, which is the undegraded expert's, so a BC policy can end well above
+  the noisy expert it learned from (sim/EXPERTS.md).
+- `DistortedExpert` sends a fixed, state-dependent distortion of the expert's action, as a
+  miscalibrated teleoperation retargeting would: the same situation always gets the same wrong
+  action. Nothing averages it out; imitation reproduces it.
+`calibrate` finds the scale that gives a target success rate.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import time
 import zipfile
@@ -42,13 +49,30 @@ CALIBRATED_NOISE = {
 }
 
 
+# The same for `DistortedExpert` (seed 0) on the same shipped experts (sim/EXPERTS.md, "A
+# degradation imitation cannot average out").
+CALIBRATED_DISTORTION = {
+    'pen': {'90': 0.0, '40': 0.6562, '10': 0.8438},
+}
+
+CALIBRATED = {'noise': CALIBRATED_NOISE, 'distortion': CALIBRATED_DISTORTION}
+
+
+def calibrated_scale(task, level: str, degradation: str = 'noise') -> float:
+  """The scale of `task`'s calibrated ~`level`% expert under `degradation` (CALIBRATED)."""
+  if degradation not in CALIBRATED:
+    raise KeyError(f'unknown degradation {degradation!r}; known: {sorted(CALIBRATED)}')
+  name = tasks_lib.get_task(task).name
+  levels = CALIBRATED[degradation].get(name, {})
+  if level not in levels:
+    raise KeyError(f'no calibrated ~{level}% {degradation} expert for {name!r}; calibrated: '
+                   f'{sorted(levels)}')
+  return levels[level]
+
+
 def calibrated_noise(task, level: str) -> float:
   """The noise scale of `task`'s calibrated ~`level`% expert (CALIBRATED_NOISE)."""
-  name = tasks_lib.get_task(task).name
-  levels = CALIBRATED_NOISE.get(name, {})
-  if level not in levels:
-    raise KeyError(f'no calibrated ~{level}% expert for {name!r}; calibrated: {sorted(levels)}')
-  return levels[level]
+  return calibrated_scale(task, level, 'noise')
 
 
 class ExpertFileError(ValueError):
@@ -230,9 +254,75 @@ class NoisyExpert:
             'noise_scale': float(self.noise_scale)}
 
 
+@functools.lru_cache(maxsize=None)
+def distortion(seed: int, action_dim: int) -> tuple[np.ndarray, np.ndarray]:
+  """`DistortedExpert`'s fixed arrays: M [A, A] with entries N(0, 1/A) (so that a M has entries
+  of the size of a's) and c [A] with entries N(0, 1), drawn from `seed`. Read-only."""
+  rng = np.random.default_rng(seed)
+  mixing = rng.standard_normal((action_dim, action_dim)) / np.sqrt(action_dim)
+  offset = rng.standard_normal(action_dim)
+  mixing.setflags(write=False)
+  offset.setflags(write=False)
+  return mixing, offset
+
+
+@dataclasses.dataclass(frozen=True)
+class DistortedExpert:
+  """A degradation imitation cannot average out: the base expert's action a goes out as
+
+      a + scale * tanh(a M + c),
+
+  M and c fixed per `seed` (`distortion`); the environment clips the result to [-1, 1]. The error
+  is a deterministic function of the state (through a), like a teleoperation retargeting that is
+  off in a consistent way, so a policy fitted to these actions reproduces it, where one fitted to
+  `NoisyExpert`'s recovers the base expert's mean. It is neither zero-mean (c) nor the same in
+  every state (a M). scale = 0 is the base expert; success falls with the scale, which
+  `calibrate` exploits.
+  """
+  base: object  # any expert with act(obs, rng)
+  scale: float
+  seed: int = 0
+
+  def distort(self, actions) -> np.ndarray:
+    """[..., A] base actions -> the actions sent."""
+    actions = np.asarray(actions, np.float64)
+    if self.scale == 0:
+      return actions
+    mixing, offset = distortion(self.seed, actions.shape[-1])
+    return actions + self.scale * np.tanh(actions @ mixing + offset)
+
+  def act(self, obs, rng: Optional[np.random.Generator] = None) -> np.ndarray:
+    return self.distort(self.base.act(obs, rng))
+
+  def act_all(self, observations, rngs) -> np.ndarray:
+    """`act` on a batch [N, D] (the base expert's `act_all` where it has one)."""
+    return self.distort(collector.act_together([self.base] * len(observations), observations,
+                                               rngs))
+
+  def bind(self, env) -> 'DistortedExpert':
+    """As `NoisyExpert.bind`."""
+    base = collector.bound(self.base, env)
+    return self if base is self.base else DistortedExpert(base, self.scale, self.seed)
+
+  def describe(self) -> dict:
+    return {'kind': 'distorted', 'name': getattr(self.base, 'name', type(self.base).__name__),
+            'scale': float(self.scale), 'seed': self.seed}
+
+
+# degradation name -> expert class, built as cls(base, scale)
+DEGRADATIONS = {'noise': NoisyExpert, 'distortion': DistortedExpert}
+
+
+def degrade(expert, degradation: str, scale: float):
+  """`expert` under `degradation` ('noise' or 'distortion') at `scale`."""
+  if degradation not in DEGRADATIONS:
+    raise ValueError(f'unknown degradation {degradation!r}; known: {sorted(DEGRADATIONS)}')
+  return DEGRADATIONS[degradation](expert, scale)
+
+
 @dataclasses.dataclass(frozen=True)
 class Calibration:
-  noise_scale: float
+  scale: float  # the chosen scale of the degradation calibrated (noise or distortion)
   success_rate: float
   measured: dict  # noise_scale -> success rate, every level tried
   num_episodes: int
@@ -252,8 +342,9 @@ def success_rate(task, expert, num_episodes: int, seed: int,
 
 def calibrate(task, expert: MlpExpert, target_success: float, num_episodes: int = 10,
               seed: int = 0, max_noise: float = 1.0, iterations: int = 4,
-              episode_length: Optional[int] = None) -> Calibration:
-  """Searches the `NoisyExpert` noise scale whose success rate is closest to `target_success`.
+              episode_length: Optional[int] = None, degradation: str = 'noise') -> Calibration:
+  """Searches the scale of `degradation` (`DEGRADATIONS`; the `NoisyExpert` noise scale by
+  default) whose success rate is closest to `target_success`.
 
   Bisection on [0, max_noise], assuming success falls with noise: measure the ends, then halve the
   bracket `iterations` times (if the base expert is already at or below the target, it is the
@@ -268,8 +359,8 @@ def calibrate(task, expert: MlpExpert, target_success: float, num_episodes: int 
   def rate(scale):
     scale = round(float(scale), 4)
     if scale not in measured:
-      measured[scale] = success_rate(task, NoisyExpert(expert, scale), num_episodes, seed,
-                                     episode_length)
+      measured[scale] = success_rate(task, degrade(expert, degradation, scale), num_episodes,
+                                     seed, episode_length)
     return measured[scale]
 
   lo, hi = 0.0, float(max_noise)
@@ -288,22 +379,25 @@ def calibrate(task, expert: MlpExpert, target_success: float, num_episodes: int 
 
 def measure_levels(task, expert: MlpExpert, targets: Sequence[float], num_episodes: int = 20,
                    check_episodes: int = 50, seed: int = 0, check_seed: int = 1000,
-                   max_noise: float = 1.0, iterations: int = 4) -> list[dict]:
-  """Calibrates a noise scale per target on seed `seed`, then re-measures each chosen scale on
-  `check_episodes` fresh initial states (seed `check_seed`): the number to report."""
+                   max_noise: float = 1.0, iterations: int = 4,
+                   degradation: str = 'noise') -> list[dict]:
+  """Calibrates a scale of `degradation` per target on seed `seed`, then re-measures each chosen
+  scale on `check_episodes` fresh initial states (seed `check_seed`): the number to report."""
   rows = []
   for target in targets:
     start = time.perf_counter()
-    found = calibrate(task, expert, target, num_episodes, seed, max_noise, iterations)
-    check = success_rate(task, NoisyExpert(expert, found.noise_scale), check_episodes, check_seed)
-    rows.append({'target': target, 'noise_scale': found.noise_scale,
+    found = calibrate(task, expert, target, num_episodes, seed, max_noise, iterations,
+                      degradation=degradation)
+    check = success_rate(task, degrade(expert, degradation, found.scale), check_episodes,
+                         check_seed)
+    rows.append({'target': target, 'degradation': degradation, 'scale': found.scale,
                  'calibration_success': found.success_rate, 'levels_tried': found.measured,
                  'check_success': check, 'seconds': time.perf_counter() - start})
   return rows
 
 
 def main(argv=None) -> None:
-  """python -m sim.experts --task pen --targets 0.9,0.4,0.1 [--expert_dir DIR]"""
+  """python -m sim.experts --task pen --targets 0.9,0.4,0.1 [--degradation distortion]"""
   import argparse
   import json
   import os
@@ -315,8 +409,9 @@ def main(argv=None) -> None:
       'adroit'))
   parser.add_argument('--episodes', type=int, default=20)
   parser.add_argument('--check_episodes', type=int, default=50)
+  parser.add_argument('--degradation', default='noise', choices=sorted(DEGRADATIONS))
   parser.add_argument('--max_noise', type=float, default=1.0,
-                      help='upper end of the bisection bracket on the noise scale')
+                      help='upper end of the bisection bracket on the scale')
   parser.add_argument('--iterations', type=int, default=4)
   args = parser.parse_args(argv)
   task = tasks_lib.get_task(args.task)
@@ -324,7 +419,7 @@ def main(argv=None) -> None:
   start = time.perf_counter()
   rows = measure_levels(task, expert, [float(t) for t in args.targets.split(',')],
                         args.episodes, args.check_episodes, max_noise=args.max_noise,
-                        iterations=args.iterations)
+                        iterations=args.iterations, degradation=args.degradation)
   for row in rows:
     print(json.dumps(row))
   print(f'total {time.perf_counter() - start:.1f} s')

@@ -65,11 +65,12 @@ METHODS = {
 
 @dataclasses.dataclass(frozen=True)
 class LoopSpec:
-  """One run of the loop. `expert_noise` degrades the task's expert (`NoisyExpert`); the env-step
-  budget of a run is rounds * episodes_per_round * episode length (the demos are prior data)."""
+  """One run of the loop. `expert_distortion` and `expert_noise` degrade the task's expert
+  (`DistortedExpert`, then `NoisyExpert` on top; sim/experts.py); the env-step budget of a run is rounds * episodes_per_round * episode length (the demos are prior data)."""
   task: str = 'pen'
   method: str = 'rlif_value'
   expert_noise: float = 0.0
+  expert_distortion: float = 0.0
   seed: int = 0
   num_demos: int = 50
   rounds: int = 5
@@ -190,7 +191,10 @@ class RlifLoop:
     else:
       self.base_expert = experts_lib.MlpExpert.load(
           os.path.join(expert_dir, self.task.expert_file), self.task)
-    self.expert = experts_lib.NoisyExpert(self.base_expert, spec.expert_noise)
+    expert = self.base_expert
+    if spec.expert_distortion:
+      expert = experts_lib.DistortedExpert(expert, spec.expert_distortion)
+    self.expert = experts_lib.NoisyExpert(expert, spec.expert_noise)
     self.reference_dir = reference_dir
     self.reference_spec = reference_spec or reference_lib.ReferenceSpec.for_task(
         self.task, episode_length=spec.episode_length)
@@ -339,8 +343,8 @@ class RlifLoop:
   def _run(self) -> list[dict]:
     spec = self.spec
     done = {row['round'] for row in self.results()}
-    self.log(f'{spec.method} on {self.task.name}, expert noise {spec.expert_noise}, seed '
-             f'{spec.seed}: {spec.rounds} rounds x {spec.episodes_per_round} episodes '
+    self.log(f'{spec.method} on {self.task.name}, expert noise {spec.expert_noise}, distortion '
+             f'{spec.expert_distortion}, seed {spec.seed}: {spec.rounds} rounds x {spec.episodes_per_round} episodes '
              f'({spec.env_steps} env steps) -> {self.run_dir}')
     policy = None  # the newest exported policy, loaded once: evaluated, then deployed
     for r in range(spec.rounds + 1):
@@ -365,7 +369,8 @@ class RlifLoop:
       evaluation = timed('evaluate', evaluate, self.task, policy, spec.eval_episodes, spec.seed,
                          spec.episode_length)
       row = {'round': r, 'method': spec.method, 'task': self.task.name,
-             'expert_noise': spec.expert_noise, 'seed': spec.seed,
+             'expert_noise': spec.expert_noise, 'expert_distortion': spec.expert_distortion,
+             'seed': spec.seed,
              'env_steps': spec.env_steps_through(r),
              'collection': collected, 'pipeline': appended, 'eval': evaluation,
              'seconds': round(time.perf_counter() - start, 1), 'stage_seconds': stages}
@@ -414,6 +419,7 @@ def main(argv=None) -> None:
   parser.add_argument('--task', default='pen', choices=sorted(tasks_lib.TASKS))
   parser.add_argument('--method', default='rlif_value', choices=sorted(METHODS))
   parser.add_argument('--expert_noise', type=float, default=0.0)
+  parser.add_argument('--expert_distortion', type=float, default=0.0)
   parser.add_argument('--seed', type=int, default=0)
   parser.add_argument('--run_dir', default=None)
   parser.add_argument('--expert_dir', default=os.path.join(
@@ -429,14 +435,16 @@ def main(argv=None) -> None:
   args = parser.parse_args(argv)
   from trainer import learners
   spec = LoopSpec(task=args.task, method=args.method, expert_noise=args.expert_noise,
-                  seed=args.seed, num_demos=args.num_demos, rounds=args.rounds,
+                  expert_distortion=args.expert_distortion, seed=args.seed, num_demos=args.num_demos, rounds=args.rounds,
                   episodes_per_round=args.episodes_per_round,
                   initial_updates=args.initial_updates,
                   updates_per_round=args.updates_per_round, eval_episodes=args.eval_episodes,
                   max_env_steps=args.max_env_steps,
                   learner_overrides=tuple(learners.parse_overrides(args.set).items()))
   run_dir = args.run_dir or os.path.join(
-      RUNS_ROOT, 'loop', f'{spec.task}-{spec.method}-noise{spec.expert_noise}-s{spec.seed}')
+      RUNS_ROOT, 'loop', f'{spec.task}-{spec.method}-noise{spec.expert_noise}'
+      + (f'-distortion{spec.expert_distortion}' if spec.expert_distortion else '')
+      + f'-s{spec.seed}')
   expert_dir = None if args.expert_dir == 'project' else args.expert_dir
   from trainer import run_lock
   try:

@@ -92,6 +92,13 @@ def test_long_grids_report_success_every_20k_steps_and_other_tasks_no_paper_line
   assert 'Paper (Table 1' not in text
 
 
+def test_each_degradation_and_budget_has_its_own_grid():
+  assert bench.grid_name('pen') == 'pen'
+  assert bench.grid_name('pen', 'noise', '100k') == 'pen_100k'
+  assert bench.grid_name('door', 'distortion') == 'door_distorted'
+  assert bench.grid_name('pen', 'distortion', 'fs') == 'pen_distorted_fs'
+
+
 def test_variants_change_one_thing_at_equal_budgets():
   import pytest
   from sim import loop

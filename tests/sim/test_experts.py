@@ -104,6 +104,32 @@ def test_noisy_expert_is_seeded_and_zero_noise_is_the_base(tiny_file):
   json.dumps(noisy.describe())
 
 
+def test_distorted_expert_sends_a_fixed_function_of_the_action(tiny_file):
+  base = experts.MlpExpert.load(tiny_file)
+  observations = np.array([[3.0, 0.5], [1.0, -2.0], [0.0, 0.0]])
+  assert np.array_equal(experts.DistortedExpert(base, 0.0).act_all(observations, [None] * 3),
+                        base.action(observations))
+  distorted = experts.DistortedExpert(base, 0.4, seed=7)
+  (m,), c = experts.distortion(7, 1)  # A = 1: M is [[m]], c is [c0]
+  a = base.action(observations)[:, 0]
+  expected = a + 0.4 * np.tanh(a * m[0] + c[0])
+  np.testing.assert_allclose(distorted.act_all(observations, [None] * 3)[:, 0], expected)
+  # The error is the same at every visit of a state, whatever the random draws: nothing for an
+  # average over demonstrations to cancel (NoisyExpert's mean over draws is the base action).
+  draws = [distorted.act(observations[0], np.random.default_rng(i)) for i in range(5)]
+  assert all(np.array_equal(d, draws[0]) for d in draws)
+  assert abs(draws[0][0] - a[0]) > 0.01
+  noisy = experts.NoisyExpert(base, 0.4)
+  mean = np.mean([noisy.act(observations[0], np.random.default_rng(i)) for i in range(4000)])
+  assert abs(mean - a[0]) < 0.03
+  assert experts.distortion(7, 24)[0].shape == (24, 24) and experts.distortion(7, 24)[1].shape == (24,)
+  assert not np.array_equal(experts.distortion(7, 3)[1], experts.distortion(8, 3)[1])
+  assert distorted.describe() == {'kind': 'distorted', 'name': 'tiny.npz', 'scale': 0.4, 'seed': 7}
+  assert isinstance(experts.degrade(base, 'distortion', 0.4), experts.DistortedExpert)
+  with pytest.raises(ValueError, match="unknown degradation 'bias'"):
+    experts.degrade(base, 'bias', 0.4)
+
+
 def test_calibrate_bisects_to_the_level_nearest_the_target(monkeypatch):
   calls = []
 
@@ -115,18 +141,18 @@ def test_calibrate_bisects_to_the_level_nearest_the_target(monkeypatch):
   found = experts.calibrate('pen', None, 0.4, iterations=4)
   # Levels: 0 (.8), 1 (0), .5 (.3), .25 (.55), .375 (.425), .4375 (.3625).
   assert calls == [0.0, 1.0, 0.5, 0.25, 0.375, 0.4375]
-  assert found.noise_scale == 0.375 and found.success_rate == pytest.approx(0.425)
+  assert found.scale == 0.375 and found.success_rate == pytest.approx(0.425)
   # A target above the undegraded expert cannot be reached: the base expert is the answer.
   calls.clear()
   found = experts.calibrate('pen', None, 0.9)
-  assert calls == [0.0] and found.noise_scale == 0.0
+  assert calls == [0.0] and found.scale == 0.0
 
 
 def test_calibrate_smoke_on_pen():
   expert = experts.MlpExpert.load(shared_files.expert_path('pen'), 'pen')
   found = experts.calibrate('pen', expert, 0.5, num_episodes=1, iterations=1, episode_length=20)
-  assert 0.0 <= found.noise_scale <= 1.0 and 0.0 <= found.success_rate <= 1.0
-  assert found.measured[found.noise_scale] == found.success_rate
+  assert 0.0 <= found.scale <= 1.0 and 0.0 <= found.success_rate <= 1.0
+  assert found.measured[found.scale] == found.success_rate
 
 
 def test_noisy_expert_binds_a_planner_base_to_the_collector_env():
@@ -149,10 +175,30 @@ def test_calibrated_levels_are_looked_up_per_task_and_order_the_noise():
     assert set(levels) == {'90', '40', '10'}, task
     assert 0 <= levels['90'] < levels['40'] < levels['10'], task
     assert experts.calibrated_noise(task, '40') == levels['40']
-  with pytest.raises(KeyError, match=r"no calibrated ~50% expert for 'door'"):
+  with pytest.raises(KeyError, match=r"no calibrated ~50% noise expert for 'door'"):
     experts.calibrated_noise('door', '50')
   with pytest.raises(KeyError, match='unknown task'):
     experts.calibrated_noise('walker', '40')
+
+
+def test_calibrated_distortion_levels_order_the_scale():
+  assert set(experts.CALIBRATED_DISTORTION) <= set(experts.CALIBRATED_NOISE)
+  for task, levels in experts.CALIBRATED_DISTORTION.items():
+    assert set(levels) == {'90', '40', '10'}, task
+    assert 0 <= levels['90'] < levels['40'] < levels['10'], task
+    assert experts.calibrated_scale(task, '10', 'distortion') == levels['10']
+  with pytest.raises(KeyError, match="unknown degradation 'bias'"):
+    experts.calibrated_scale('pen', '40', 'bias')
+
+
+def test_calibrated_pen_distortion_degrades_the_expert_as_measured():
+  """sim/EXPERTS.md: the ~10% distorted pen expert fails where the base expert mostly succeeds."""
+  pen = experts.MlpExpert.load(shared_files.expert_path('pen'), 'pen')
+  scale = experts.calibrated_scale('pen', '10', 'distortion')
+  base_rate = experts.success_rate('pen', pen, num_episodes=10, seed=1000)
+  distorted_rate = experts.success_rate('pen', experts.DistortedExpert(pen, scale),
+                                        num_episodes=10, seed=1000)
+  assert base_rate >= 0.6 and distorted_rate <= 0.4
 
 
 def test_calibrated_door_levels_degrade_the_expert_as_measured():

@@ -113,6 +113,20 @@ def test_bc_rounds_are_expert_episodes_on_the_initial_states_of_the_rl_rounds(tm
   assert sorted(ep['steps'][0]['observation'].tobytes() for ep in data[1]) == expected
 
 
+def test_a_distorted_expert_gives_the_demonstrations_its_distorted_actions(tmp_path):
+  spec = tiny_spec('bc', rounds=1, expert_distortion=0.5)
+  the_loop, rows = run(tmp_path, spec)
+  assert rows[0]['expert_distortion'] == 0.5 and rows[0]['expert_noise'] == 0.0
+  expert = experts.DistortedExpert(
+      experts.MlpExpert.load(shared_files.expert_path('pen'), tasks.get_task('pen')), 0.5)
+  for r, episodes in rounds_of(the_loop).items():  # round 0's demos, round 1's expert episodes
+    steps = [s for ep in episodes for s in ep['steps'] if not s['is_last']]
+    actions = np.array([s['action'] for s in steps])
+    expected = np.clip(expert.act_all(np.array([s['observation'] for s in steps], np.float64),
+                                      [None] * len(steps)), -1, 1)
+    np.testing.assert_allclose(actions, expected, atol=1e-5, err_msg=f'round {r}')
+
+
 def test_dagger_rounds_are_policy_episodes_labelled_by_the_expert_at_every_step(tmp_path):
   messages = []
   the_loop, rows = run(tmp_path, tiny_spec('dagger', rounds=1), messages)
