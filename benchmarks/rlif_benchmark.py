@@ -94,6 +94,10 @@ VARIANTS = {
     # The operator judges by foresight (sim.intervention.ForesightIntervention): the expert's
     # action then the expert against the policy's action then the policy, 20 steps ahead.
     'foresight': lambda spec: dataclasses.replace(spec, intervention='foresight'),
+    # The policy explores while it collects: N(0, s^2) on its actions (the loop otherwise deploys
+    # tanh(mean) and explores only through the takeovers; RLPD samples its actor).
+    'explore0.1': lambda spec: dataclasses.replace(spec, exploration_noise=0.1),
+    'explore0.3': lambda spec: dataclasses.replace(spec, exploration_noise=0.3),
 }
 
 

@@ -416,6 +416,20 @@ def load_saved_policy(path: str) -> Callable[[np.ndarray], np.ndarray]:
   return policy
 
 
+def exploring(policy: Callable, sigma: float, rng: np.random.Generator) -> Callable:
+  """`policy` with N(0, sigma^2) added to every action dimension of every action it proposes
+  (the environment clips): the deployed policy acts deterministically (tanh(mean)), so without
+  this a loop's policy explores only through the operator's takeovers. The same observation
+  fields and batching as `policy`; draws from `rng` in call order."""
+  def noisy(observations) -> np.ndarray:
+    actions = np.asarray(policy(observations), np.float64)
+    return actions + sigma * rng.standard_normal(actions.shape)
+
+  noisy.takes_batches = getattr(policy, 'takes_batches', False)
+  noisy.observation_fields = getattr(policy, 'observation_fields', None)
+  return noisy
+
+
 def policy_camera(policy) -> Optional[tuple[int, int]]:
   """(height, width) of the camera images a policy takes (`observation_fields`); None for a
   policy that takes none."""

@@ -86,6 +86,8 @@ class LoopSpec:
   warm_start_actor: bool = True
   pipeline_engine: str = 'plain'     # 'plain' (in process) or 'beam' (DirectRunner, 2 workers)
   takeover: str = 'keep'             # the pipeline's --takeover: 'keep' or 'drop' (reference code)
+  exploration_noise: float = 0.0     # N(0, s^2) on the policy's actions while it collects
+                                     # (collector.exploring), not while it is evaluated
   intervention: Optional[str] = None  # the operator model; None: the method's (METHODS)
   episode_length: Optional[int] = None  # None: the task's (tests shorten it)
   max_env_steps: Optional[int] = None   # refuse a spec whose budget exceeds this
@@ -253,6 +255,9 @@ class RlifLoop:
                                                 round_index=round_index)
     else:
       model = self._intervention(round_index)
+      if spec.exploration_noise:
+        policy = collector.exploring(policy, spec.exploration_noise,
+                                     np.random.default_rng([spec.seed, round_index, 1]))
       try:
         summary = collector.collect_round(self.task, policy, self.expert, model,
                                           spec.episodes_per_round, out, spec.seed, round_index,

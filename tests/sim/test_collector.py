@@ -201,3 +201,16 @@ def test_a_round_does_not_depend_on_how_many_episodes_run_together(pen_expert):
 def test_a_round_of_the_project_expert_does_not_depend_on_the_batch():
   from sim import project_expert
   _assert_round_does_not_depend_on_the_batch(project_expert.project_expert('pen'))
+
+
+def test_exploring_adds_seeded_gaussian_noise_to_every_proposal():
+  def policy(observations):
+    return np.asarray(observations)[:, :2] * 0.5
+  policy.takes_batches = True
+  policy.observation_fields = None
+  noisy = collector.exploring(policy, 0.2, np.random.default_rng(4))
+  observations = np.arange(12.0).reshape(3, 4)
+  draws = np.random.default_rng(4).standard_normal((2, 3, 2))
+  np.testing.assert_allclose(noisy(observations), policy(observations) + 0.2 * draws[0])
+  np.testing.assert_allclose(noisy(observations), policy(observations) + 0.2 * draws[1])
+  assert noisy.takes_batches and noisy.observation_fields is None

@@ -127,6 +127,25 @@ def test_a_distorted_expert_gives_the_demonstrations_its_distorted_actions(tmp_p
     np.testing.assert_allclose(actions, expected, atol=1e-5, err_msg=f'round {r}')
 
 
+def test_an_exploring_loop_logs_the_policys_actions_with_its_noise(tmp_path):
+  import glob
+  the_loop, rows = run(tmp_path, tiny_spec('hg_dagger', rounds=1, exploration_noise=0.3))
+  policy = collector.load_saved_policy(the_loop._policy_dir(0))  # the policy round 1 deployed
+  proposed, deployed = [], []
+  for path in sorted(glob.glob(os.path.join(the_loop._raw_dir(1), '*.npz'))):
+    with np.load(path) as episode:
+      observations = episode['observations'][:len(episode['policy_actions'])]
+      proposed.append(episode['policy_actions'])
+      deployed.append(policy(observations))
+  proposed, deployed = np.concatenate(proposed), np.concatenate(deployed)
+  inside = np.abs(proposed) < 1  # the logged proposals are clipped to the action bounds
+  noise = (proposed - deployed)[inside]
+  assert inside.mean() > 0.5 and abs(noise.mean()) < 0.05 and 0.25 < noise.std() < 0.35
+  # Evaluation is of the policy alone, without the noise.
+  assert loop.evaluate('pen', collector.load_saved_policy(the_loop._policy_dir(1)), 2,
+                       the_loop.spec.seed, LENGTH) == rows[1]['eval']
+
+
 def test_dagger_rounds_are_policy_episodes_labelled_by_the_expert_at_every_step(tmp_path):
   messages = []
   the_loop, rows = run(tmp_path, tiny_spec('dagger', rounds=1), messages)
