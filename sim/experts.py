@@ -53,6 +53,9 @@ CALIBRATED_NOISE = {
 # degradation imitation cannot average out").
 CALIBRATED_DISTORTION = {
     'pen': {'90': 0.0, '40': 0.6562, '10': 0.8438},
+    'door': {'90': 0.0938, '40': 0.1758, '10': 0.2109},
+    'hammer': {'90': 0.1289, '40': 0.1641, '10': 0.1992},
+    'relocate': {'90': 0.0469, '40': 0.1055, '10': 0.1406},
 }
 
 CALIBRATED = {'noise': CALIBRATED_NOISE, 'distortion': CALIBRATED_DISTORTION}

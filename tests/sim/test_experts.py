@@ -182,7 +182,7 @@ def test_calibrated_levels_are_looked_up_per_task_and_order_the_noise():
 
 
 def test_calibrated_distortion_levels_order_the_scale():
-  assert set(experts.CALIBRATED_DISTORTION) <= set(experts.CALIBRATED_NOISE)
+  assert set(experts.CALIBRATED_DISTORTION) == set(experts.CALIBRATED_NOISE)
   for task, levels in experts.CALIBRATED_DISTORTION.items():
     assert set(levels) == {'90', '40', '10'}, task
     assert 0 <= levels['90'] < levels['40'] < levels['10'], task
