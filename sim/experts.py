@@ -327,7 +327,7 @@ def degrade(expert, degradation: str, scale: float):
 class Calibration:
   scale: float  # the chosen scale of the degradation calibrated (noise or distortion)
   success_rate: float
-  measured: dict  # noise_scale -> success rate, every level tried
+  measured: dict  # scale -> success rate, every level tried
   num_episodes: int
   seconds: float
 

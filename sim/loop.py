@@ -66,7 +66,8 @@ METHODS = {
 @dataclasses.dataclass(frozen=True)
 class LoopSpec:
   """One run of the loop. `expert_distortion` and `expert_noise` degrade the task's expert
-  (`DistortedExpert`, then `NoisyExpert` on top; sim/experts.py); the env-step budget of a run is rounds * episodes_per_round * episode length (the demos are prior data)."""
+  (`DistortedExpert`, then `NoisyExpert` on top; sim/experts.py); the env-step budget of a run
+  is rounds * episodes_per_round * episode length (the demos are prior data)."""
   task: str = 'pen'
   method: str = 'rlif_value'
   expert_noise: float = 0.0
@@ -349,7 +350,8 @@ class RlifLoop:
     spec = self.spec
     done = {row['round'] for row in self.results()}
     self.log(f'{spec.method} on {self.task.name}, expert noise {spec.expert_noise}, distortion '
-             f'{spec.expert_distortion}, seed {spec.seed}: {spec.rounds} rounds x {spec.episodes_per_round} episodes '
+             f'{spec.expert_distortion}, seed {spec.seed}: {spec.rounds} rounds x '
+             f'{spec.episodes_per_round} episodes '
              f'({spec.env_steps} env steps) -> {self.run_dir}')
     policy = None  # the newest exported policy, loaded once: evaluated, then deployed
     for r in range(spec.rounds + 1):
@@ -440,7 +442,8 @@ def main(argv=None) -> None:
   args = parser.parse_args(argv)
   from trainer import learners
   spec = LoopSpec(task=args.task, method=args.method, expert_noise=args.expert_noise,
-                  expert_distortion=args.expert_distortion, seed=args.seed, num_demos=args.num_demos, rounds=args.rounds,
+                  expert_distortion=args.expert_distortion, seed=args.seed,
+                  num_demos=args.num_demos, rounds=args.rounds,
                   episodes_per_round=args.episodes_per_round,
                   initial_updates=args.initial_updates,
                   updates_per_round=args.updates_per_round, eval_episodes=args.eval_episodes,

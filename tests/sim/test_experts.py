@@ -122,9 +122,11 @@ def test_distorted_expert_sends_a_fixed_function_of_the_action(tiny_file):
   noisy = experts.NoisyExpert(base, 0.4)
   mean = np.mean([noisy.act(observations[0], np.random.default_rng(i)) for i in range(4000)])
   assert abs(mean - a[0]) < 0.03
-  assert experts.distortion(7, 24)[0].shape == (24, 24) and experts.distortion(7, 24)[1].shape == (24,)
+  mixing, offset = experts.distortion(7, 24)
+  assert mixing.shape == (24, 24) and offset.shape == (24,)
   assert not np.array_equal(experts.distortion(7, 3)[1], experts.distortion(8, 3)[1])
-  assert distorted.describe() == {'kind': 'distorted', 'name': 'tiny.npz', 'scale': 0.4, 'seed': 7}
+  assert distorted.describe() == {'kind': 'distorted', 'name': 'tiny.npz', 'scale': 0.4,
+                                  'seed': 7}
   assert isinstance(experts.degrade(base, 'distortion', 0.4), experts.DistortedExpert)
   with pytest.raises(ValueError, match="unknown degradation 'bias'"):
     experts.degrade(base, 'bias', 0.4)
