@@ -98,6 +98,13 @@ VARIANTS = {
     # tanh(mean) and explores only through the takeovers; RLPD samples its actor).
     'explore0.1': lambda spec: dataclasses.replace(spec, exploration_noise=0.1),
     'explore0.3': lambda spec: dataclasses.replace(spec, exploration_noise=0.3),
+    # The value model judges the policy by the undegraded expert's action, while takeovers act
+    # with the degraded expert (an operator who judges better than they act).
+    'judge_clean': lambda spec: dataclasses.replace(spec, operator_standard='clean'),
+    # A narrower margin for the value model: Q_ref(s, a) on pen is ~80 and its actions differ by
+    # ~0.5 (the distorted expert's from the undegraded one's), under pen's 3% margin of 0.97.
+    'alpha0.99': lambda spec: dataclasses.replace(
+        spec, intervention_overrides=spec.intervention_overrides + (('alpha', 0.99),)),
 }
 
 

@@ -22,7 +22,8 @@ Models (registry `MODELS`):
   * `value`  - RLIF paper, Eq. A.2: intervene with probability beta when the expert's action is
                rated clearly better, Q_ref(s, a_exp) - Q_ref(s, a_pi) > (1 - alpha)|Q_ref(s, a_exp)|
                (the paper's alpha * Q_ref(s, a_exp) > Q_ref(s, a_pi) where Q_ref >= 0), else with
-               probability 1 - beta.
+               probability 1 - beta. With a `standard`, a_exp in the rule is the standard's
+               action (an operator who judges better than their own takeover acts).
   * `foresight` - Eq. A.2's rule on where each choice leads in the simulator: the expert's
                action then the expert against the policy's action then the policy, `horizon`
                steps each (`sim.lookahead`; `decide_all` then needs the episodes' simulator
@@ -272,20 +273,28 @@ def _margin_rule(q_expert, q_policy, config, rngs):
 
 
 class ValueBasedIntervention(InterventionModel):
-  """RLIF Eq. A.2 with an injected reference critic `q_ref(obs [N, D], actions [N, A]) -> [N]`."""
+  """RLIF Eq. A.2 with an injected reference critic `q_ref(obs [N, D], actions [N, A]) -> [N]`.
+
+  By default the rule rates the acting expert's proposal against the policy's (the paper). With
+  a `standard(obs [N, D]) -> actions [N, A]` it rates that action instead: an operator who knows
+  good behaviour when they see it but whose own takeover is degraded (the benchmark's distorted
+  experts, judged by the undegraded expert). Takeovers still act with the expert's proposal;
+  only the judgement changes."""
   name = 'value'
   config_class = ValueBasedConfig
-
   has_rule = True
 
-  def __init__(self, q_ref: Callable, config: Optional[ValueBasedConfig] = None, seed: int = 0):
+  def __init__(self, q_ref: Callable, config: Optional[ValueBasedConfig] = None, seed: int = 0,
+               standard: Optional[Callable] = None):
     super().__init__(config, seed)
     self.q_ref = q_ref
+    self.standard = standard
 
   def _decide(self, observations, policy_actions, expert_actions, rngs):
+    judged = expert_actions if self.standard is None else self.standard(observations)
     # One critic call rates both actions of every free episode.
     q = np.asarray(self.q_ref(np.concatenate([observations, observations]),
-                              np.concatenate([expert_actions, policy_actions])),
+                              np.concatenate([judged, policy_actions])),
                    np.float64).reshape(-1)
     n = len(observations)
     return _margin_rule(q[:n], q[n:], self.config, rngs)

@@ -62,6 +62,9 @@ METHODS = {
     'bc': Method('bc', None),
 }
 
+# What the value model rates against the policy's action (LoopSpec.operator_standard).
+OPERATOR_STANDARDS = ('own', 'clean')
+
 
 @dataclasses.dataclass(frozen=True)
 class LoopSpec:
@@ -90,6 +93,10 @@ class LoopSpec:
   exploration_noise: float = 0.0     # N(0, s^2) on the policy's actions while it collects
                                      # (collector.exploring), not while it is evaluated
   intervention: Optional[str] = None  # the operator model; None: the method's (METHODS)
+  # What the value model's rule rates against the policy's action: 'own' (the acting expert's
+  # proposal, the paper) or 'clean' (the undegraded expert's action: an operator who judges
+  # better than their degraded takeovers act; sim.intervention.ValueBasedIntervention).
+  operator_standard: str = 'own'
   episode_length: Optional[int] = None  # None: the task's (tests shorten it)
   max_env_steps: Optional[int] = None   # refuse a spec whose budget exceeds this
 
@@ -113,6 +120,14 @@ class LoopSpec:
       if METHODS[self.method].intervention is None:
         raise ValueError(f'method {self.method!r} collects without an operator, so it takes '
                          f'no intervention model (got {self.intervention!r})')
+    if self.operator_standard not in OPERATOR_STANDARDS:
+      raise ValueError(f'unknown operator standard {self.operator_standard!r}; known: '
+                       f'{OPERATOR_STANDARDS}')
+    if (self.operator_standard != 'own'
+        and (self.intervention or METHODS[self.method].intervention) != 'value'):
+      raise ValueError(f'operator_standard {self.operator_standard!r} is a setting of the value '
+                       f'model; method {self.method!r} collects under '
+                       f'{self.intervention or METHODS[self.method].intervention!r}')
     if self.max_env_steps is not None and self.env_steps > self.max_env_steps:
       raise ValueError(f'{self.rounds} rounds x {self.episodes_per_round} episodes = '
                        f'{self.env_steps} env steps, over the budget of {self.max_env_steps}')
@@ -283,6 +298,8 @@ class RlifLoop:
     extra = {}
     if name == 'value':
       extra['q_ref'] = self.reference()
+      if self.spec.operator_standard == 'clean':
+        extra['standard'] = self._clean_standard()
     elif name == 'foresight':
       from sim import lookahead
       extra['lookahead'] = lookahead.LookaheadCritic(self.task, self.base_expert,
@@ -290,6 +307,14 @@ class RlifLoop:
     # One model per round with a round-specific seed: a resumed round draws what it drew before.
     seed = int(np.random.SeedSequence([self.spec.seed, 77, round_index]).generate_state(1)[0])
     return intervention_lib.make_model(name, seed=seed, config=config, **extra)
+
+  def _clean_standard(self) -> Callable:
+    """The undegraded expert's actions on a batch of observations (`operator_standard='clean'`);
+    only an expert whose action depends on the observation alone can be that standard."""
+    if hasattr(self.base_expert, 'bind') or not hasattr(self.base_expert, 'action'):
+      raise ValueError(f'{type(self.base_expert).__name__} acts on its simulator, not on the '
+                       f'observation alone, so it cannot be the operator standard "clean"')
+    return lambda observations: self.base_expert.act_all(observations, None)
 
   def _append(self, round_index: int) -> dict:
     from pipeline import round_job
@@ -428,6 +453,9 @@ def main(argv=None) -> None:
   parser.add_argument('--expert_noise', type=float, default=0.0)
   parser.add_argument('--expert_distortion', type=float, default=0.0)
   parser.add_argument('--seed', type=int, default=0)
+  parser.add_argument('--operator_standard', default='own', choices=OPERATOR_STANDARDS,
+                      help="what the value model rates against the policy's action: the acting "
+                      "expert's proposal ('own', the paper) or the undegraded expert's ('clean')")
   parser.add_argument('--run_dir', default=None)
   parser.add_argument('--expert_dir', default=os.path.join(
       os.path.dirname(os.path.dirname(os.path.abspath(__file__))), '..', 'shared', 'experts',
@@ -443,7 +471,7 @@ def main(argv=None) -> None:
   from trainer import learners
   spec = LoopSpec(task=args.task, method=args.method, expert_noise=args.expert_noise,
                   expert_distortion=args.expert_distortion, seed=args.seed,
-                  num_demos=args.num_demos, rounds=args.rounds,
+                  operator_standard=args.operator_standard, num_demos=args.num_demos, rounds=args.rounds,
                   episodes_per_round=args.episodes_per_round,
                   initial_updates=args.initial_updates,
                   updates_per_round=args.updates_per_round, eval_episodes=args.eval_episodes,

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 
@@ -113,6 +114,9 @@ def test_variants_change_one_thing_at_equal_budgets():
                                           'critic_updates_per_step': 4}
   assert bench.apply_variants(base, 'rlif_value+drop').takeover == 'drop'
   assert bench.apply_variants(base, 'rlif_value') == base
+  judged = bench.apply_variants(base, 'rlif_value+judge_clean+alpha0.99')
+  assert (judged.operator_standard, judged.intervention_overrides) == ('clean', (('alpha', 0.99),))
+  assert dataclasses.replace(judged, operator_standard='own', intervention_overrides=()) == base
   with pytest.raises(ValueError, match='unknown variant'):
     bench.apply_variants(base, 'rlif_value+fast')
   # Rows are ordered by method, each method's variants after it.

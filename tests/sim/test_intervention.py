@@ -73,6 +73,31 @@ def test_counts_separate_the_takeovers_the_rule_flagged_from_the_random_ones():
   assert held.counts['decisions'] - held.counts['takeovers'] == int((~decisions).sum())
 
 
+def test_a_standard_replaces_the_expert_proposal_in_the_rule_not_in_the_takeover():
+  """An operator who judges by a standard (the undegraded expert) rates the policy against the
+  standard's action: the acting expert's own proposal no longer decides."""
+  q_ref = lambda o, a: 1.0 - np.abs(a - o[:, :2]).sum(axis=1)  # best action: obs[:2]  # noqa
+  config = iv.ValueBasedConfig(alpha=0.9, beta=1.0, hold_steps=1)
+  obs = np.tile([0.5, 0.0, 0.0], (5, 1))
+  # The policy proposes the degraded expert's action [1, 0]: Q = 0.5 for both, so the paper's
+  # operator (its own proposal as the standard) never flags it.
+  own = iv.ValueBasedIntervention(q_ref, config, seed=0)
+  assert not run(own, obs, expert_action=EXPERT_ACTION, policy_action=EXPERT_ACTION).any()
+  assert own.counts['flagged'] == 0
+  # Judged by the clean action obs[:2] = [0.5, 0]: Q 1.0 - 0.5 = 0.5 > (1 - 0.9) * 1.0.
+  seen = []
+  judge = iv.ValueBasedIntervention(q_ref, config, seed=0,
+                                    standard=lambda o: seen.append(o.copy()) or o[:, :2])
+  assert run(judge, obs, expert_action=EXPERT_ACTION, policy_action=EXPERT_ACTION).all()
+  assert judge.counts == {'decisions': 5, 'takeovers': 5, 'flagged': 5, 'flagged_takeovers': 5}
+  np.testing.assert_array_equal(np.concatenate(seen), obs)  # the standard saw each state once
+  # A policy at the standard's action is left alone, whatever the acting expert proposes.
+  assert not run(judge, obs, expert_action=EXPERT_ACTION, policy_action=np.array([0.5, 0.0])).any()
+  # Q_exp' = 1.0, Q_pi = 0.95: better by 0.05 < the margin 0.1, so not flagged either.
+  assert not run(judge, obs, expert_action=EXPERT_ACTION,
+                 policy_action=np.array([0.55, 0.0])).any()
+
+
 def test_value_decisions_draw_one_uniform_per_free_episode_against_the_rule():
   """The decisions of the value model, pinned: each free episode draws one U[0, 1) from its own
   stream per decision and intervenes below value_based_probability (recorded rounds replay)."""

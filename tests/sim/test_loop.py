@@ -180,6 +180,28 @@ def test_the_value_model_uses_the_tasks_calibrated_margin(tmp_path):
   assert the_loop._intervention(1).config.alpha == 0.9  # an explicit setting wins
 
 
+def test_a_clean_operator_standard_judges_by_the_undegraded_expert(tmp_path):
+  spec = tiny_spec('rlif_value', expert_distortion=0.5, operator_standard='clean')
+  the_loop = loop.RlifLoop(spec, str(tmp_path / 'run'), shared_files.EXPERT_DIR,
+                           str(tmp_path / 'reference'), TINY_REFERENCE, log=lambda m: None)
+  model = the_loop._intervention(1)
+  observations = np.random.default_rng(0).standard_normal((3, 45))
+  clean = experts.MlpExpert.load(shared_files.expert_path('pen'), tasks.get_task('pen'))
+  np.testing.assert_array_equal(model.standard(observations),
+                                np.stack([clean.action(o) for o in observations]))
+  # The acting expert stays the distorted one.
+  acting = the_loop.expert.act_all(observations, [np.random.default_rng(0)] * 3)
+  assert np.abs(acting - model.standard(observations)).max() > 0.05
+  assert tiny_spec('rlif_value').operator_standard == 'own'
+  assert loop.RlifLoop(tiny_spec('rlif_value'), str(tmp_path / 'own'), shared_files.EXPERT_DIR,
+                       str(tmp_path / 'reference'), TINY_REFERENCE,
+                       log=lambda m: None)._intervention(1).standard is None
+  with pytest.raises(ValueError, match="unknown operator standard 'best'"):
+    tiny_spec('rlif_value', operator_standard='best').check()
+  with pytest.raises(ValueError, match="setting of the value model; method 'rlif_random'"):
+    tiny_spec('rlif_random', operator_standard='clean').check()
+
+
 def test_the_simulated_loop_refuses_a_folder_in_use(held, tmp_path):
   run_dir, proc = held
   spec = loop.LoopSpec(task='pen', method='rlif_value', rounds=1, episodes_per_round=1,
