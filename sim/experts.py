@@ -250,7 +250,7 @@ class NoisyExpert:
     """The same degradation of a base expert bound to `env` (see `collector.bound`); itself
     when the base expert does not bind, so episodes side by side share one batched expert."""
     base = collector.bound(self.base, env)
-    return self if base is self.base else NoisyExpert(base, self.noise_scale)
+    return self if base is self.base else dataclasses.replace(self, base=base)
 
   def describe(self) -> dict:
     return {'kind': 'noisy', 'name': getattr(self.base, 'name', type(self.base).__name__),
@@ -302,10 +302,7 @@ class DistortedExpert:
     return self.distort(collector.act_together([self.base] * len(observations), observations,
                                                rngs))
 
-  def bind(self, env) -> 'DistortedExpert':
-    """As `NoisyExpert.bind`."""
-    base = collector.bound(self.base, env)
-    return self if base is self.base else DistortedExpert(base, self.scale, self.seed)
+  bind = NoisyExpert.bind  # the same degradation of the bound base expert
 
   def describe(self) -> dict:
     return {'kind': 'distorted', 'name': getattr(self.base, 'name', type(self.base).__name__),

@@ -169,6 +169,12 @@ def test_noisy_expert_binds_a_planner_base_to_the_collector_env():
   assert bound.describe() == {'kind': 'noisy', 'name': 'PenPlanner', 'noise_scale': 0.2}
   episode = collector.run_episode(env, 'pen', bound, seed=5, episode_length=3)
   assert episode.actions.shape == (3, 24) and np.all(np.abs(episode.actions) <= 1)
+  distorted = experts.DistortedExpert(planner.PenPlanner(), 0.3, seed=2)
+  bound = collector.bound(distorted, env)
+  assert isinstance(bound, experts.DistortedExpert) and (bound.scale, bound.seed) == (0.3, 2)
+  assert bound.base.env is env and distorted.base.env is None
+  mlp = experts.DistortedExpert(experts.MlpExpert.from_arrays(tiny_arrays()), 0.3)
+  assert collector.bound(mlp, env) is mlp  # nothing to bind: episodes share one expert
   env.close()
 
 
