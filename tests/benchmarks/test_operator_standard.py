@@ -1,0 +1,26 @@
+import glob
+import os
+
+import numpy as np
+
+from benchmarks import operator_standard
+from sim import collector, experts, intervention, tasks
+from tests.sim import shared_files
+
+
+def test_policy_steps_are_the_steps_the_policy_controlled(tmp_path):
+  task = tasks.get_task('pen')
+  expert = experts.MlpExpert.load(shared_files.expert_path('pen'), task)
+  policy = lambda observation: np.full(24, 0.25)  # one row at a time  # noqa: E731
+  model = intervention.RandomIntervention(intervention.RandomConfig(0.5, hold_steps=2), seed=1)
+  out = os.path.join(tmp_path, 'raw', 'round_1')
+  summary = collector.collect_round(task, policy, expert, model, 2, out, 0, 1, episode_length=12)
+  observations, proposals = operator_standard.policy_steps(str(tmp_path), 1)
+  controlled = round(2 * 12 * (1 - summary['intervention_rate']))
+  assert 0 < controlled < 24 and observations.shape == (controlled, 45)
+  np.testing.assert_array_equal(proposals, np.full((controlled, 24), 0.25))
+  # They are the states the policy acted in: the expert's own steps are not among them.
+  with np.load(sorted(glob.glob(os.path.join(out, '*.npz')))[0]) as episode:
+    taken = episode['interventions'].astype(bool)
+    first = episode['observations'][:12][~taken]
+  np.testing.assert_array_equal(observations[:len(first)], first.astype(np.float64))
