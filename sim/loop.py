@@ -123,11 +123,10 @@ class LoopSpec:
     if self.operator_standard not in OPERATOR_STANDARDS:
       raise ValueError(f'unknown operator standard {self.operator_standard!r}; known: '
                        f'{OPERATOR_STANDARDS}')
-    if (self.operator_standard != 'own'
-        and (self.intervention or METHODS[self.method].intervention) != 'value'):
+    operator = self.intervention or METHODS[self.method].intervention
+    if self.operator_standard != 'own' and operator != 'value':
       raise ValueError(f'operator_standard {self.operator_standard!r} is a setting of the value '
-                       f'model; method {self.method!r} collects under '
-                       f'{self.intervention or METHODS[self.method].intervention!r}')
+                       f'model; method {self.method!r} collects under {operator!r}')
     if self.max_env_steps is not None and self.env_steps > self.max_env_steps:
       raise ValueError(f'{self.rounds} rounds x {self.episodes_per_round} episodes = '
                        f'{self.env_steps} env steps, over the budget of {self.max_env_steps}')
@@ -474,7 +473,8 @@ def main(argv=None) -> None:
   from trainer import learners
   spec = LoopSpec(task=args.task, method=args.method, expert_noise=args.expert_noise,
                   expert_distortion=args.expert_distortion, seed=args.seed,
-                  operator_standard=args.operator_standard, num_demos=args.num_demos, rounds=args.rounds,
+                  operator_standard=args.operator_standard, num_demos=args.num_demos,
+                  rounds=args.rounds,
                   episodes_per_round=args.episodes_per_round,
                   initial_updates=args.initial_updates,
                   updates_per_round=args.updates_per_round, eval_episodes=args.eval_episodes,
