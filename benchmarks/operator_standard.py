@@ -84,10 +84,10 @@ def main(argv=None) -> None:
     for r in (int(x) for x in args.rounds.split(',')):
       observations, proposals = policy_steps(run_dir, r)
       q_policy = q_ref.q(observations, proposals)
-      standards = {'own': acting.act_all(observations, [None] * len(observations)),
-                   'clean': base.act_all(observations, None)}
+      standards = {'own': experts.executed_actions(acting, observations),
+                   'clean': experts.executed_actions(base, observations)}
       for name, actions in standards.items():
-        q_standard = q_ref.q(observations, np.clip(actions, -1, 1))
+        q_standard = q_ref.q(observations, actions)
         shares = [float(np.mean(intervention.expert_clearly_better(q_standard, q_policy, a)))
                   for a in alphas]
         dq = np.percentile(q_standard - q_policy, [10, 50, 90])

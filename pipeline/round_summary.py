@@ -166,7 +166,8 @@ def episode_timeline(steps: dict, episode_id: str = '', segment: int = 0,
   return EpisodeTimeline(summary=summary, actions=actions, frames=frames)
 
 
-def length_histogram(lengths: Sequence[int], max_bins: int = 12) -> tuple[tuple[int, int, int], ...]:
+def length_histogram(lengths: Sequence[int],
+                     max_bins: int = 12) -> tuple[tuple[int, int, int], ...]:
   """(low, high, count) bins over integer lengths, inclusive: one bin per length when the range
   fits in `max_bins`, else `max_bins` bins of equal integer width."""
   if not len(lengths):

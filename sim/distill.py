@@ -95,8 +95,9 @@ def _episodes(task: str, seeds: Sequence[int], student_arrays: Optional[dict], b
               first_episode: int = 0) -> list[dict]:
   """Worker: runs the episodes of `seeds`; with a student, it acts and the planner takes over
   on a `beta` share of steps at random, episode i drawing the takeovers of the run's
-  episode `first_episode + i` (so the split across workers changes nothing). With `planner_iterations` > 0 the planner (that many
-  MPPI updates per step) labels every state; with 0 the student acts alone (evaluation).
+  episode `first_episode + i` (so the split across workers changes nothing). With
+  `planner_iterations` > 0 the planner (that many MPPI updates per step) labels every state;
+  with 0 the student acts alone (evaluation).
   Returns per episode the states, the planner's labels (the executed actions where nobody
   labels), the executed actions, success and the planner's share of control."""
   envs = [tasks_lib.make_env(task, s, episode_length) for s in seeds]

@@ -309,6 +309,15 @@ class DistortedExpert:
             'scale': float(self.scale), 'seed': self.seed}
 
 
+def executed_actions(expert, observations, rngs=None) -> np.ndarray:
+  """The actions `expert` would execute at a batch of observations [N, D]: its `act_all`,
+  clipped to the Adroit action box [-1, 1] as the collector clips every proposal (the pen
+  expert's raw actions leave the box on a quarter of their entries, up to 4.4). What an operator
+  rating actions with Q_ref, which knows executed actions only, must compare."""
+  rngs = [None] * len(observations) if rngs is None else rngs
+  return np.clip(expert.act_all(observations, rngs), -1.0, 1.0)
+
+
 # degradation name -> expert class, built as cls(base, scale)
 DEGRADATIONS = {'noise': NoisyExpert, 'distortion': DistortedExpert}
 
@@ -350,8 +359,9 @@ def calibrate(task, expert: MlpExpert, target_success: float, num_episodes: int 
   bracket `iterations` times (if the base expert is already at or below the target, it is the
   answer; if `max_noise` is still above it, the search ends at `max_noise`), each level measured
   on the same `num_episodes` initial states (common random numbers keep the comparison between
-  levels fair). Returns the level whose measured rate is nearest the target. With few episodes the rate is coarse (1/num_episodes steps) and noisy;
-  re-measure the chosen level on fresh seeds before reporting it.
+  levels fair). Returns the level whose measured rate is nearest the target. With few episodes
+  the rate is coarse (1/num_episodes steps) and noisy; re-measure the chosen level on fresh
+  seeds before reporting it.
   """
   start = time.perf_counter()
   measured = {}

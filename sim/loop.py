@@ -313,10 +313,7 @@ class RlifLoop:
     if hasattr(self.base_expert, 'bind') or not hasattr(self.base_expert, 'action'):
       raise ValueError(f'{type(self.base_expert).__name__} acts on its simulator, not on the '
                        f'observation alone, so it cannot be the operator standard "clean"')
-    # Clipped to the action box, as the collector clips every proposal before the operator
-    # sees it: Q_ref knows executed actions only, and the pen expert's raw actions leave the box
-    # on a quarter of their entries (up to 4.4).
-    return lambda observations: np.clip(self.base_expert.act_all(observations, None), -1, 1)
+    return functools.partial(experts_lib.executed_actions, self.base_expert)
 
   def _append(self, round_index: int) -> dict:
     from pipeline import round_job

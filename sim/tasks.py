@@ -1,4 +1,5 @@
-"""The four Adroit hand tasks (gymnasium-robotics v1) and how each decides that an episode succeeded.
+"""The four Adroit hand tasks (gymnasium-robotics v1) and how each decides that an episode
+succeeded.
 
 Episodes last 200 steps and end by truncation: the Adroit environments never report a terminal
 state, so the final observation of an episode is not terminal and the learner bootstraps there.

@@ -132,6 +132,24 @@ def test_distorted_expert_sends_a_fixed_function_of_the_action(tiny_file):
     experts.degrade(base, 'bias', 0.4)
 
 
+def test_executed_actions_are_the_experts_actions_clipped_to_the_box(tiny_file):
+  base = experts.MlpExpert.load(tiny_file)
+  # obs [1, -2]: x = [0, -2]; layer 1: [0, tanh(-5)]; layer 2: [0, tanh(tanh(-5))], so the raw
+  # action 0.5 * (tanh(tanh(-5)) + 0.5) - 1 = -1.131 leaves the box; obs [3, .5] gives 0.213.
+  raw = 0.5 * (math.tanh(math.tanh(-5.0)) + 0.5) - 1.0
+  assert raw == pytest.approx(-1.1307780, abs=1e-6)
+  observations = np.array([[3.0, 0.5], [1.0, -2.0]])
+  np.testing.assert_allclose(base.action(observations)[:, 0], [0.2130224, raw], atol=1e-6)
+  np.testing.assert_allclose(experts.executed_actions(base, observations)[:, 0],
+                             [0.2130224, -1.0], atol=1e-6)
+  # A degraded expert (whose act_all takes per-row draws) goes through the same clip.
+  distorted = experts.DistortedExpert(base, 0.4, seed=7)
+  sent = distorted.act_all(observations, [None] * 2)
+  np.testing.assert_array_equal(experts.executed_actions(distorted, observations),
+                                np.clip(sent, -1, 1))
+  assert sent[1, 0] < -1 and -1 < sent[0, 0] < 1
+
+
 def test_calibrate_bisects_to_the_level_nearest_the_target(monkeypatch):
   calls = []
 
