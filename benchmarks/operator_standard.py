@@ -30,17 +30,21 @@ sys.path.insert(0, REPO)
 
 
 def policy_steps(run_dir: str, round_index: int):
-  """(observations [N, D], policy proposals [N, A]) of the steps the policy controlled in one
-  raw round of a run."""
-  observations, proposals = [], []
+  """Of one raw round of a run, at the steps the policy controlled: (observations [N, D], the
+  policy's proposals [N, A], onsets [N]), onset = the next step is a takeover's first (the
+  policy's step that got the -1)."""
+  observations, proposals, onsets = [], [], []
   for path in sorted(glob.glob(os.path.join(run_dir, 'raw', f'round_{round_index}', '*.npz'))):
     with np.load(path) as episode:
-      free = ~episode['interventions'].astype(bool)
+      taken = episode['interventions'].astype(bool)
+      free = ~taken
       observations.append(episode['observations'][:len(free)][free])
       proposals.append(episode['policy_actions'][free])
+      onsets.append((free & np.append(taken[1:], False))[free])
   if not observations:
     raise FileNotFoundError(f'no raw episodes of round {round_index} in {run_dir}')
-  return np.concatenate(observations).astype(np.float64), np.concatenate(proposals)
+  return (np.concatenate(observations).astype(np.float64), np.concatenate(proposals),
+          np.concatenate(onsets))
 
 
 def main(argv=None) -> None:
@@ -82,7 +86,7 @@ def main(argv=None) -> None:
           os.path.join(loop.RUNS_ROOT, 'reference'), log=print)
     q_ref = reference_agents[task.name]
     for r in (int(x) for x in args.rounds.split(',')):
-      observations, proposals = policy_steps(run_dir, r)
+      observations, proposals, _ = policy_steps(run_dir, r)
       q_policy = q_ref.q(observations, proposals)
       standards = {'own': experts.executed_actions(acting, observations),
                    'clean': experts.executed_actions(base, observations)}

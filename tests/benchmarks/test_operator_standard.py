@@ -15,7 +15,7 @@ def test_policy_steps_are_the_steps_the_policy_controlled(tmp_path):
   model = intervention.RandomIntervention(intervention.RandomConfig(0.5, hold_steps=2), seed=1)
   out = os.path.join(tmp_path, 'raw', 'round_1')
   summary = collector.collect_round(task, policy, expert, model, 2, out, 0, 1, episode_length=12)
-  observations, proposals = operator_standard.policy_steps(str(tmp_path), 1)
+  observations, proposals, onsets = operator_standard.policy_steps(str(tmp_path), 1)
   controlled = round(2 * 12 * (1 - summary['intervention_rate']))
   assert 0 < controlled < 24 and observations.shape == (controlled, 45)
   np.testing.assert_array_equal(proposals, np.full((controlled, 24), 0.25))
@@ -24,3 +24,9 @@ def test_policy_steps_are_the_steps_the_policy_controlled(tmp_path):
     taken = episode['interventions'].astype(bool)
     first = episode['observations'][:12][~taken]
   np.testing.assert_array_equal(observations[:len(first)], first.astype(np.float64))
+  # Onsets: the policy's steps right before a takeover starts (the steps the -1 goes to).
+  expected_onsets = [t for t in range(11) if not taken[t] and taken[t + 1]]
+  assert expected_onsets  # hold_steps 2 at beta 0.5: this episode has takeovers
+  np.testing.assert_array_equal(np.flatnonzero(onsets[:len(first)]),
+                                [np.flatnonzero(~taken).tolist().index(t)
+                                 for t in expected_onsets])
