@@ -27,7 +27,6 @@ No simulation. Writes benchmarks/results/critic_ranking/<grid>.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -114,15 +113,14 @@ def measure(agent, bc_weight, q_ref, clean_expert, observations, proposals, onse
 
 
 def main(argv=None) -> None:
-  from benchmarks import operator_standard
-  from sim import experts, loop, reference, tasks
+  from benchmarks import grid_runs
+  from sim import loop
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--grid', default='pen_distorted')
   parser.add_argument('--runs', default='level40/rlif_value+judge_clean+alpha0.99-s0')
   parser.add_argument('--round', type=int, default=5, help='the raw round whose states to use')
   parser.add_argument('--root', default=os.path.join(loop.RUNS_ROOT, 'benchmark'))
-  parser.add_argument('--expert_dir', default=os.path.join(REPO, '..', 'shared', 'experts',
-                                                           'adroit'))
+  parser.add_argument('--expert_dir', default=grid_runs.EXPERT_DIR)
   parser.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results',
                                                     'critic_ranking'))
   args = parser.parse_args(argv)
@@ -141,22 +139,13 @@ def main(argv=None) -> None:
            '| run | steps | onsets | dQ_ref | dQ learned | rank | agree | onsets exp better: '
            'ref / learned | gain by Q_ref | gain by learner | learner abs Q | BC pull |',
            '|---|---|---|---|---|---|---|---|---|---|---|---|']
-  reference_agents = {}
+  grid = grid_runs.GridReader(args.root, args.grid, args.expert_dir)
   for run in args.runs.split(','):
-    run_dir = os.path.join(args.root, args.grid, run)
-    with open(os.path.join(run_dir, 'results.jsonl')) as f:
-      first = json.loads(f.readline())
-    task = tasks.get_task(first['task'])
-    base = experts.MlpExpert.load(os.path.join(args.expert_dir, task.expert_file), task)
-    if task.name not in reference_agents:
-      reference_agents[task.name] = reference.load_or_train(
-          task, base, reference.ReferenceSpec.for_task(task),
-          os.path.join(loop.RUNS_ROOT, 'reference'), log=print)
-    label = os.path.basename(run).rsplit('-s', 1)[0]
-    agent, bc_weight, checkpoint = load_learner(run_dir, label, task)
-    observations, proposals, onsets = operator_standard.policy_steps(run_dir, args.round)
-    row = measure(agent, bc_weight, reference_agents[task.name], base, observations,
-                  proposals, onsets)
+    opened = grid.open(run)
+    agent, bc_weight, checkpoint = load_learner(opened.directory, opened.label, opened.task)
+    observations, proposals, onsets = grid_runs.policy_steps(opened.directory, args.round)
+    row = measure(agent, bc_weight, opened.q_ref, opened.expert, observations, proposals,
+                  onsets)
     onset_cell = (f"{100 * row['onset_ref_exp_better']:.0f}% / "
                   f"{100 * row['onset_learned_exp_better']:.0f}%" if row['onsets'] else '-')
     lines.append(f"| {run} ({os.path.basename(checkpoint)}) | {row['steps']} | {row['onsets']} "
@@ -164,9 +153,7 @@ def main(argv=None) -> None:
                  f"{100 * row['agreement']:.0f}% | {onset_cell} | {row['gain_ref']} | "
                  f"{row['gain_learned']} | {row['q_abs']:.3f} | {row['bc_pull']} |")
     print(lines[-1], flush=True)
-  os.makedirs(args.out, exist_ok=True)
-  with open(os.path.join(args.out, f'{args.grid}.md'), 'w') as f:
-    f.write('\n'.join(lines) + '\n')
+  grid_runs.write_lines(args.out, args.grid, lines)
 
 
 if __name__ == '__main__':

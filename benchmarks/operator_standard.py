@@ -18,8 +18,6 @@ benchmarks/results/operator_standard/<grid>.md.
 from __future__ import annotations
 
 import argparse
-import glob
-import json
 import os
 import sys
 
@@ -29,34 +27,16 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 
-def policy_steps(run_dir: str, round_index: int):
-  """Of one raw round of a run, at the steps the policy controlled: (observations [N, D], the
-  policy's proposals [N, A], onsets [N]), onset = the next step is a takeover's first (the
-  policy's step that got the -1)."""
-  observations, proposals, onsets = [], [], []
-  for path in sorted(glob.glob(os.path.join(run_dir, 'raw', f'round_{round_index}', '*.npz'))):
-    with np.load(path) as episode:
-      taken = episode['interventions'].astype(bool)
-      free = ~taken
-      observations.append(episode['observations'][:len(free)][free])
-      proposals.append(episode['policy_actions'][free])
-      onsets.append((free & np.append(taken[1:], False))[free])
-  if not observations:
-    raise FileNotFoundError(f'no raw episodes of round {round_index} in {run_dir}')
-  return (np.concatenate(observations).astype(np.float64), np.concatenate(proposals),
-          np.concatenate(onsets))
-
-
 def main(argv=None) -> None:
-  from sim import experts, intervention, loop, reference, tasks
+  from benchmarks import grid_runs
+  from sim import experts, intervention, loop
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--grid', default='pen_distorted')
   parser.add_argument('--runs', default='level40/rlif_value-s0,level10/hg_dagger-s0')
   parser.add_argument('--rounds', default='1,3,5')
   parser.add_argument('--alphas', default='0.97,0.99,0.995,0.998')
   parser.add_argument('--root', default=os.path.join(loop.RUNS_ROOT, 'benchmark'))
-  parser.add_argument('--expert_dir', default=os.path.join(REPO, '..', 'shared', 'experts',
-                                                           'adroit'))
+  parser.add_argument('--expert_dir', default=grid_runs.EXPERT_DIR)
   parser.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results',
                                                     'operator_standard'))
   args = parser.parse_args(argv)
@@ -72,21 +52,13 @@ def main(argv=None) -> None:
            '| run | round | steps | standard | ' + ' | '.join(f'alpha {a}' for a in alphas)
            + ' | dQ 10/50/90 | Q |',
            '|---|---|---|---|' + '---|' * len(alphas) + '---|---|']
-  reference_agents = {}
+  grid = grid_runs.GridReader(args.root, args.grid, args.expert_dir)
   for run in args.runs.split(','):
-    run_dir = os.path.join(args.root, args.grid, run)
-    with open(os.path.join(run_dir, 'results.jsonl')) as f:
-      first = json.loads(f.readline())
-    task = tasks.get_task(first['task'])
-    base = experts.MlpExpert.load(os.path.join(args.expert_dir, task.expert_file), task)
-    acting = experts.DistortedExpert(base, first['expert_distortion'])
-    if task.name not in reference_agents:
-      reference_agents[task.name] = reference.load_or_train(
-          task, base, reference.ReferenceSpec.for_task(task),
-          os.path.join(loop.RUNS_ROOT, 'reference'), log=print)
-    q_ref = reference_agents[task.name]
+    opened = grid.open(run)
+    base, q_ref = opened.expert, opened.q_ref
+    acting = experts.DistortedExpert(base, opened.first['expert_distortion'])
     for r in (int(x) for x in args.rounds.split(',')):
-      observations, proposals, _ = policy_steps(run_dir, r)
+      observations, proposals, _ = grid_runs.policy_steps(opened.directory, r)
       q_policy = q_ref.q(observations, proposals)
       standards = {'own': experts.executed_actions(acting, observations),
                    'clean': experts.executed_actions(base, observations)}
@@ -99,9 +71,7 @@ def main(argv=None) -> None:
                      + ' | '.join(f'{100 * s:.1f}%' for s in shares)
                      + f' | {dq[0]:.2f} / {dq[1]:.2f} / {dq[2]:.2f} | {q_standard.mean():.1f} |')
         print(lines[-1], flush=True)
-  os.makedirs(args.out, exist_ok=True)
-  with open(os.path.join(args.out, f'{args.grid}.md'), 'w') as f:
-    f.write('\n'.join(lines) + '\n')
+  grid_runs.write_lines(args.out, args.grid, lines)
 
 
 if __name__ == '__main__':

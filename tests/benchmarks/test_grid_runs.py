@@ -3,7 +3,7 @@ import os
 
 import numpy as np
 
-from benchmarks import operator_standard
+from benchmarks import grid_runs
 from sim import collector, experts, intervention, tasks
 from tests.sim import shared_files
 
@@ -15,7 +15,7 @@ def test_policy_steps_are_the_steps_the_policy_controlled(tmp_path):
   model = intervention.RandomIntervention(intervention.RandomConfig(0.5, hold_steps=2), seed=1)
   out = os.path.join(tmp_path, 'raw', 'round_1')
   summary = collector.collect_round(task, policy, expert, model, 2, out, 0, 1, episode_length=12)
-  observations, proposals, onsets = operator_standard.policy_steps(str(tmp_path), 1)
+  observations, proposals, onsets = grid_runs.policy_steps(str(tmp_path), 1)
   controlled = round(2 * 12 * (1 - summary['intervention_rate']))
   assert 0 < controlled < 24 and observations.shape == (controlled, 45)
   np.testing.assert_array_equal(proposals, np.full((controlled, 24), 0.25))

@@ -1,0 +1,76 @@
+"""Reading finished runs of a benchmark grid (`~/rlif_runs/benchmark/<grid>/<run>`) for the
+analyses that look inside them (operator_standard, critic_ranking): a run's task, its
+undegraded expert and the task's reference agent Q_ref, the steps its policy controlled in a raw
+round, and the Markdown report they write. No simulation."""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import json
+import os
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+EXPERT_DIR = os.path.join(REPO, '..', 'shared', 'experts', 'adroit')
+
+
+def policy_steps(run_dir: str, round_index: int):
+  """Of one raw round of a run, at the steps the policy controlled: (observations [N, D], the
+  policy's proposals [N, A], onsets [N]), onset = the next step is a takeover's first (the
+  policy's step that got the -1)."""
+  observations, proposals, onsets = [], [], []
+  for path in sorted(glob.glob(os.path.join(run_dir, 'raw', f'round_{round_index}', '*.npz'))):
+    with np.load(path) as episode:
+      taken = episode['interventions'].astype(bool)
+      free = ~taken
+      observations.append(episode['observations'][:len(free)][free])
+      proposals.append(episode['policy_actions'][free])
+      onsets.append((free & np.append(taken[1:], False))[free])
+  if not observations:
+    raise FileNotFoundError(f'no raw episodes of round {round_index} in {run_dir}')
+  return (np.concatenate(observations).astype(np.float64), np.concatenate(proposals),
+          np.concatenate(onsets))
+
+
+@dataclasses.dataclass
+class Run:
+  directory: str
+  label: str     # the benchmark row: method[+variant...]
+  first: dict    # its round-0 record (task, expert_noise, expert_distortion, seed)
+  task: object   # sim.tasks.Task
+  expert: object  # the undegraded expert (sim.experts.MlpExpert)
+  q_ref: object  # the task's reference agent (sim.reference.ReferenceAgent)
+
+
+class GridReader:
+  """Opens runs of one grid; one reference agent per task, loaded (or trained) once."""
+
+  def __init__(self, root: str, grid: str, expert_dir: str = EXPERT_DIR):
+    self.root, self.grid, self.expert_dir = root, grid, expert_dir
+    self._reference_agents = {}
+
+  def open(self, run: str) -> Run:
+    """`run` = '<level folder>/<label>-s<seed>' under the grid."""
+    from sim import experts, loop, reference, tasks
+    directory = os.path.join(self.root, self.grid, run)
+    with open(os.path.join(directory, 'results.jsonl')) as f:
+      first = json.loads(f.readline())
+    task = tasks.get_task(first['task'])
+    expert = experts.MlpExpert.load(os.path.join(self.expert_dir, task.expert_file), task)
+    if task.name not in self._reference_agents:
+      self._reference_agents[task.name] = reference.load_or_train(
+          task, expert, reference.ReferenceSpec.for_task(task),
+          os.path.join(loop.RUNS_ROOT, 'reference'), log=print)
+    return Run(directory, os.path.basename(run).rsplit('-s', 1)[0], first, task, expert,
+               self._reference_agents[task.name])
+
+
+def write_lines(out_dir: str, grid: str, lines) -> str:
+  """Writes the report `<out_dir>/<grid>.md` and returns its path."""
+  os.makedirs(out_dir, exist_ok=True)
+  path = os.path.join(out_dir, f'{grid}.md')
+  with open(path, 'w') as f:
+    f.write('\n'.join(lines) + '\n')
+  return path
