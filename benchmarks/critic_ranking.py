@@ -112,6 +112,15 @@ def measure(agent, bc_weight, q_ref, clean_expert, observations, proposals, onse
   return row
 
 
+def row_cells(row: dict) -> str:
+  """`measure`'s numbers as the table's cells from dQ_ref to BC pull."""
+  onset_cell = (f"{100 * row['onset_ref_exp_better']:.0f}% / "
+                f"{100 * row['onset_learned_exp_better']:.0f}%" if row['onsets'] else '-')
+  return (f"{row['dq_ref']} | {row['dq_learned']} | {row['spearman']:.2f} | "
+          f"{100 * row['agreement']:.0f}% | {onset_cell} | {row['gain_ref']} | "
+          f"{row['gain_learned']} | {row['q_abs']:.3f} | {row['bc_pull']}")
+
+
 def main(argv=None) -> None:
   from benchmarks import grid_runs
   from sim import loop
@@ -146,12 +155,8 @@ def main(argv=None) -> None:
     observations, proposals, onsets = grid_runs.policy_steps(opened.directory, args.round)
     row = measure(agent, bc_weight, opened.q_ref, opened.expert, observations, proposals,
                   onsets)
-    onset_cell = (f"{100 * row['onset_ref_exp_better']:.0f}% / "
-                  f"{100 * row['onset_learned_exp_better']:.0f}%" if row['onsets'] else '-')
     lines.append(f"| {run} ({os.path.basename(checkpoint)}) | {row['steps']} | {row['onsets']} "
-                 f"| {row['dq_ref']} | {row['dq_learned']} | {row['spearman']:.2f} | "
-                 f"{100 * row['agreement']:.0f}% | {onset_cell} | {row['gain_ref']} | "
-                 f"{row['gain_learned']} | {row['q_abs']:.3f} | {row['bc_pull']} |")
+                 f"| {row_cells(row)} |")
     print(lines[-1], flush=True)
   grid_runs.write_lines(args.out, args.grid, lines)
 
