@@ -28,22 +28,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
 
-def learner_for(label: str, task_name: str):
-  """(learner, settings, prior_fraction) of the benchmark row rlif_value[+variant...]."""
-  from benchmarks import rlif_benchmark
-  from sim import loop
-  from trainer import learners
-  spec = rlif_benchmark.apply_variants(loop.LoopSpec(task=task_name), label)
-  learner = loop.METHODS[spec.method].learner
-  return (learner, learners.load_settings(learner, overrides=dict(spec.learner_overrides)),
-          spec.prior_fraction)
-
-
 def retrain(run, label: str, updates: int, out_dir: str, log=print):
   """A learner trained offline on `run`'s rounds under row `label`; returns its agent."""
+  from benchmarks import grid_runs
   from sim import loop
   from trainer import train_loop
-  learner, settings, prior_fraction = learner_for(label, run.task.name)
+  learner, settings, prior_fraction = grid_runs.row_learner(label, run.task.name)
   data_dir, dataset = os.path.join(run.directory, 'data'), f'rlif_{run.task.name}'
   config = train_loop.LoopConfig(learner=learner, prior_fraction=prior_fraction,
                                  num_steps=updates, checkpoint_every=updates,
@@ -58,17 +48,13 @@ def retrain(run, label: str, updates: int, out_dir: str, log=print):
 
 def main(argv=None) -> None:
   from benchmarks import critic_ranking, grid_runs
-  from sim import loop
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--grid', default='pen')
   parser.add_argument('--run', default='level40/rlif_value+explore0.3-s0')
   parser.add_argument('--variants', default='default,prior0.25')
   parser.add_argument('--updates', type=int, default=2000)
   parser.add_argument('--round', type=int, default=5, help='the raw round whose states to use')
-  parser.add_argument('--root', default=os.path.join(loop.RUNS_ROOT, 'benchmark'))
-  parser.add_argument('--expert_dir', default=grid_runs.EXPERT_DIR)
-  parser.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results',
-                                                    'critic_offline'))
+  grid_runs.add_location_arguments(parser, 'critic_offline')
   args = parser.parse_args(argv)
   run = grid_runs.GridReader(args.root, args.grid, args.expert_dir).open(args.run)
   observations, proposals, onsets = grid_runs.policy_steps(run.directory, args.round)
@@ -83,7 +69,7 @@ def main(argv=None) -> None:
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
       agent = retrain(run, label, args.updates, scratch, log=lambda m: None)
-      bc_weight = float(learner_for(label, run.task.name)[1].get('bc_weight', 0.0))
+      bc_weight = float(grid_runs.row_learner(label, run.task.name)[1].get('bc_weight', 0.0))
       row = critic_ranking.measure(agent, bc_weight, run.q_ref, run.expert, observations,
                                    proposals, onsets)
     lines.append(f'| {variant} | {(time.perf_counter() - start) / 60:.1f} | '

@@ -53,17 +53,12 @@ def load_learner(run_dir: str, label: str, task):
   """The run's RLIF agent restored from its learner's newest checkpoint, with the settings the
   benchmark row `label` (method[+variant...]) trained it with."""
   import tensorflow as tf
-  from benchmarks import rlif_benchmark
-  from sim import loop
+  from benchmarks import grid_runs
   from trainer import learners
-  spec = rlif_benchmark.apply_variants(loop.LoopSpec(task=task.name,
-                                                     method=label.split('+')[0]), label)
-  learner = loop.METHODS[spec.method].learner
-  settings = learners.load_settings(learner, overrides=dict(spec.learner_overrides))
+  learner, settings, _ = grid_runs.row_learner(label, task.name)
   agent_settings, _ = learners.split_settings(settings)
-  entry = learners.LEARNERS[learner]
-  agent = entry.make_agent(task.observation_dim, task.action_dim, seed=spec.seed,
-                           **agent_settings)
+  agent = learners.LEARNERS[learner].make_agent(task.observation_dim, task.action_dim,
+                                                **agent_settings)
   latest = tf.train.latest_checkpoint(os.path.join(run_dir, 'learner', 'checkpoints'))
   if latest is None:
     raise FileNotFoundError(f'{run_dir}: no learner checkpoint')
@@ -123,15 +118,11 @@ def row_cells(row: dict) -> str:
 
 def main(argv=None) -> None:
   from benchmarks import grid_runs
-  from sim import loop
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--grid', default='pen_distorted')
   parser.add_argument('--runs', default='level40/rlif_value+judge_clean+alpha0.99-s0')
   parser.add_argument('--round', type=int, default=5, help='the raw round whose states to use')
-  parser.add_argument('--root', default=os.path.join(loop.RUNS_ROOT, 'benchmark'))
-  parser.add_argument('--expert_dir', default=grid_runs.EXPERT_DIR)
-  parser.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results',
-                                                    'critic_ranking'))
+  grid_runs.add_location_arguments(parser, 'critic_ranking')
   args = parser.parse_args(argv)
   lines = [f'# The learner\'s critic against Q_ref: {args.grid}', '',
            f'`python benchmarks/critic_ranking.py --grid {args.grid} --runs {args.runs} '

@@ -67,6 +67,20 @@ class GridReader:
                self._reference_agents[task.name])
 
 
+def row_learner(label: str, task_name: str):
+  """(learner, settings, prior_fraction) of benchmark row `label` = method[+variant...]: the
+  method's configs/<learner>.toml with the variants' overrides (rlif_benchmark VARIANTS);
+  prior_fraction None = the settings file's."""
+  from benchmarks import rlif_benchmark
+  from sim import loop
+  from trainer import learners
+  spec = rlif_benchmark.apply_variants(loop.LoopSpec(task=task_name,
+                                                     method=label.split('+')[0]), label)
+  learner = loop.METHODS[spec.method].learner
+  return (learner, learners.load_settings(learner, overrides=dict(spec.learner_overrides)),
+          spec.prior_fraction)
+
+
 def write_lines(out_dir: str, grid: str, lines) -> str:
   """Writes the report `<out_dir>/<grid>.md` and returns its path."""
   os.makedirs(out_dir, exist_ok=True)
@@ -74,3 +88,12 @@ def write_lines(out_dir: str, grid: str, lines) -> str:
   with open(path, 'w') as f:
     f.write('\n'.join(lines) + '\n')
   return path
+
+
+def add_location_arguments(parser, results: str) -> None:
+  """--root (the grids' runs), --expert_dir and --out (benchmarks/results/<results>), which
+  every analysis of a grid's runs takes."""
+  from sim import loop
+  parser.add_argument('--root', default=os.path.join(loop.RUNS_ROOT, 'benchmark'))
+  parser.add_argument('--expert_dir', default=EXPERT_DIR)
+  parser.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results', results))

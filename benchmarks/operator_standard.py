@@ -29,16 +29,13 @@ sys.path.insert(0, REPO)
 
 def main(argv=None) -> None:
   from benchmarks import grid_runs
-  from sim import experts, intervention, loop
+  from sim import experts, intervention
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--grid', default='pen_distorted')
   parser.add_argument('--runs', default='level40/rlif_value-s0,level10/hg_dagger-s0')
   parser.add_argument('--rounds', default='1,3,5')
   parser.add_argument('--alphas', default='0.97,0.99,0.995,0.998')
-  parser.add_argument('--root', default=os.path.join(loop.RUNS_ROOT, 'benchmark'))
-  parser.add_argument('--expert_dir', default=grid_runs.EXPERT_DIR)
-  parser.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results',
-                                                    'operator_standard'))
+  grid_runs.add_location_arguments(parser, 'operator_standard')
   args = parser.parse_args(argv)
   alphas = [float(a) for a in args.alphas.split(',')]
   lines = [f'# Value-model flags by standard: {args.grid}', '',

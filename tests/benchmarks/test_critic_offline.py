@@ -9,17 +9,6 @@ from benchmarks import grid_runs
 from tests.sim import test_loop
 
 
-def test_a_variant_is_the_benchmark_rows_learner():
-  learner, settings, prior = critic_offline.learner_for('rlif_value+bc_demo+refused+prior0.25',
-                                                        'pen')
-  assert learner == 'rlif' and prior == 0.25
-  assert settings['bc_actions'] == 'demonstrated' and settings['refused_proposals'] is True
-  learner, settings, prior = critic_offline.learner_for('rlif_value', 'pen')
-  assert settings['bc_actions'] == 'all' and settings['refused_proposals'] is False
-  # None: the trainer takes configs/rlif.toml's prior_fraction, as the benchmark rows do.
-  assert prior is None and settings['prior_fraction'] == 0.75
-
-
 def test_retrain_starts_from_the_runs_initial_actor_and_trains_the_critics(tmp_path):
   the_loop, _ = test_loop.run(tmp_path, test_loop.tiny_spec('rlif_value', rounds=1))
   with open(os.path.join(the_loop.run_dir, 'results.jsonl')) as f:

@@ -30,3 +30,14 @@ def test_policy_steps_are_the_steps_the_policy_controlled(tmp_path):
   np.testing.assert_array_equal(np.flatnonzero(onsets[:len(first)]),
                                 [np.flatnonzero(~taken).tolist().index(t)
                                  for t in expected_onsets])
+
+
+def test_row_learner_is_the_benchmark_rows_learner():
+  learner, settings, prior = grid_runs.row_learner('rlif_value+bc_demo+refused+prior0.25',
+                                                        'pen')
+  assert learner == 'rlif' and prior == 0.25
+  assert settings['bc_actions'] == 'demonstrated' and settings['refused_proposals'] is True
+  learner, settings, prior = grid_runs.row_learner('rlif_value', 'pen')
+  assert settings['bc_actions'] == 'all' and settings['refused_proposals'] is False
+  # None: the trainer takes configs/rlif.toml's prior_fraction, as the benchmark rows do.
+  assert prior is None and settings['prior_fraction'] == 0.75
