@@ -29,7 +29,8 @@ sys.path.insert(0, REPO)
 
 
 def retrain(run, label: str, updates: int, out_dir: str, log=print):
-  """A learner trained offline on `run`'s rounds under row `label`; returns its agent."""
+  """A learner trained offline on `run`'s rounds under row `label`; returns (its agent, its
+  behaviour-term weight)."""
   from benchmarks import grid_runs
   from sim import loop
   from trainer import train_loop
@@ -43,7 +44,7 @@ def retrain(run, label: str, updates: int, out_dir: str, log=print):
                    data_dir, dataset, run.first['seed'])
   trainer.actor_initialised = True
   trainer.run()
-  return trainer.agent
+  return trainer.agent, float(settings.get('bc_weight', 0.0))
 
 
 def main(argv=None) -> None:
@@ -68,8 +69,7 @@ def main(argv=None) -> None:
     label = 'rlif_value' + ('' if variant == 'default' else '+' + variant)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
-      agent = retrain(run, label, args.updates, scratch, log=lambda m: None)
-      bc_weight = float(grid_runs.row_learner(label, run.task.name)[1].get('bc_weight', 0.0))
+      agent, bc_weight = retrain(run, label, args.updates, scratch, log=lambda m: None)
       row = critic_ranking.measure(agent, bc_weight, run.q_ref, run.expert, observations,
                                    proposals, onsets)
     lines.append(f'| {variant} | {(time.perf_counter() - start) / 60:.1f} | '

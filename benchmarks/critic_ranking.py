@@ -90,10 +90,11 @@ def measure(agent, bc_weight, q_ref, clean_expert, observations, proposals, onse
   from sim import experts
   a_exp = experts.executed_actions(clean_expert, observations)
   a_new = deployed_actions(agent, observations)
-  d_ref = q_ref.q(observations, a_exp) - q_ref.q(observations, proposals)
+  q_ref_pi = q_ref.q(observations, proposals)
+  d_ref = q_ref.q(observations, a_exp) - q_ref_pi
   q_pi = learner_q(agent, observations, proposals)
   d_learned = learner_q(agent, observations, a_exp) - q_pi
-  gain_ref = q_ref.q(observations, a_new) - q_ref.q(observations, proposals)
+  gain_ref = q_ref.q(observations, a_new) - q_ref_pi
   gain_learned = learner_q(agent, observations, a_new) - q_pi
   row = {'steps': len(observations), 'onsets': int(onsets.sum()),
          'dq_ref': _q(d_ref), 'dq_learned': _q(d_learned),

@@ -1,7 +1,8 @@
 """Reading finished runs of a benchmark grid (`~/rlif_runs/benchmark/<grid>/<run>`) for the
-analyses that look inside them (operator_standard, critic_ranking): a run's task, its
-undegraded expert and the task's reference agent Q_ref, the steps its policy controlled in a raw
-round, and the Markdown report they write. No simulation."""
+analyses that look inside them (operator_standard, critic_ranking, critic_offline): a run's
+task, its undegraded expert and the task's reference agent Q_ref, the steps its policy
+controlled in a raw round, a row's learner settings, and the Markdown report they write. No
+simulation."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ def test_retrain_starts_from_the_runs_initial_actor_and_trains_the_critics(tmp_p
   with open(os.path.join(the_loop.run_dir, 'results.jsonl')) as f:
     first = json.loads(f.readline())
   run = grid_runs.Run(the_loop.run_dir, 'rlif_value', first, the_loop.task, None, None)
-  agent = critic_offline.retrain(run, 'rlif_value', 3, str(tmp_path / 'retrained'))
-  assert int(agent.train_step_counter.numpy()) == 3
+  agent, bc_weight = critic_offline.retrain(run, 'rlif_value', 3, str(tmp_path / 'retrained'))
+  assert int(agent.train_step_counter.numpy()) == 3 and bc_weight == 0.4  # configs/rlif.toml
   # configs/rlif.toml holds the actor for 500 train calls: after 3 it is the initial BC actor.
   from sim import collector
   initial = collector.load_saved_policy(os.path.join(the_loop.run_dir, 'initial', 'policies',
