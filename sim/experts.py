@@ -4,8 +4,10 @@ An expert, as the collector uses it, is any object with `act(obs, rng) -> action
 acts with its mean action (deterministic, `rng` unused). Two degradations make suboptimal experts
 of any expert (`DEGRADATIONS`), each with one scale:
 - `NoisyExpert` adds zero-mean Gaussian action noise at every step. Behaviour cloning by squared
-  error fits the mean action, which is the undegraded expert's, so a BC policy can end well above
-  the noisy expert it learned from (sim/EXPERTS.md).
+  error fits the mean of the logged actions, which are clipped to the box: the undegraded
+  expert's action where it is well inside, pulled toward 0 where it is near the edge
+  (`NoiseAveragedExpert`). A BC policy can end well above the noisy expert it learned from, up
+  to that mean's success (sim/EXPERTS.md).
 - `DistortedExpert` sends a fixed, state-dependent distortion of the expert's action, as a
   miscalibrated teleoperation retargeting would: the same situation always gets the same wrong
   action. Nothing averages it out; imitation reproduces it.
@@ -17,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import io
+import math
 import time
 import zipfile
 from typing import Optional, Sequence
@@ -316,6 +319,49 @@ def executed_actions(expert, observations, rngs=None) -> np.ndarray:
   rating actions with Q_ref, which knows executed actions only, must compare."""
   rngs = [None] * len(observations) if rngs is None else rngs
   return np.clip(expert.act_all(observations, rngs), -1.0, 1.0)
+
+
+def clipped_gaussian_mean(mean, sigma: float, low: float = -1.0, high: float = 1.0) -> np.ndarray:
+  """E[clip(x, low, high)] for x ~ N(mean, sigma^2), entry by entry (closed form): the centre a
+  squared-error fit converges to when its labels are Gaussian-noised actions clipped to a box.
+  sigma = 0 gives clip(mean)."""
+  mean = np.asarray(mean, np.float64)
+  if sigma == 0:
+    return np.clip(mean, low, high)
+  a, b = (low - mean) / sigma, (high - mean) / sigma
+  cdf_a, cdf_b = _normal_cdf(a), _normal_cdf(b)
+  pdf = lambda z: np.exp(-0.5 * z * z) / np.sqrt(2 * np.pi)
+  return (low * cdf_a + high * (1 - cdf_b) + mean * (cdf_b - cdf_a)
+          - sigma * (pdf(b) - pdf(a)))
+
+
+_normal_cdf = np.vectorize(lambda z: 0.5 * (1.0 + math.erf(z / math.sqrt(2.0))), otypes=[float])
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class NoiseAveragedExpert(DeterministicExpert):
+  """What a learner that imitates `NoisyExpert(base, noise_scale)` by squared error converges to
+  with unlimited data: the mean of the actions the collector logs. Those are clipped to the box,
+  so the mean is not the base expert's action: where the base action is near or beyond +-1,
+  clipping the noise pulls the mean toward 0 (`clipped_gaussian_mean`). Its success is the
+  ceiling of pure imitation of that noisy expert (benchmarks/imitation_ceiling.py)."""
+  base: MlpExpert
+  noise_scale: float
+
+  @property
+  def observation_dim(self) -> int:
+    return self.base.observation_dim
+
+  @property
+  def action_dim(self) -> int:
+    return self.base.action_dim
+
+  def action(self, obs) -> np.ndarray:
+    return clipped_gaussian_mean(self.base.action(obs), self.noise_scale)
+
+  def describe(self) -> dict:
+    return {'kind': 'noise_averaged', 'name': self.base.name,
+            'noise_scale': float(self.noise_scale)}
 
 
 # degradation name -> expert class, built as cls(base, scale)

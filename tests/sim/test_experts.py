@@ -150,6 +150,37 @@ def test_executed_actions_are_the_experts_actions_clipped_to_the_box(tiny_file):
   assert sent[1, 0] < -1 and -1 < sent[0, 0] < 1
 
 
+def test_clipped_gaussian_mean_by_hand_and_by_sampling():
+  # mean 1, sigma 1: -Phi(-2) + (1 - Phi(0)) + 1 * (Phi(0) - Phi(-2)) - (phi(0) - phi(-2))
+  # = -0.022750 + 0.5 + 0.477250 - (0.398942 - 0.053991) = 0.609549.
+  assert experts.clipped_gaussian_mean(1.0, 1.0) == pytest.approx(0.609549, abs=1e-6)
+  assert experts.clipped_gaussian_mean(0.0, 0.7) == pytest.approx(0.0, abs=1e-12)  # symmetric
+  np.testing.assert_array_equal(experts.clipped_gaussian_mean([2.0, -0.3], 0.0), [1.0, -0.3])
+  mean = np.array([-4.4, -0.9, 0.2, 0.95, 3.0])
+  draws = np.random.default_rng(0).standard_normal((400_000, 5))
+  for sigma in (0.3, 0.75):
+    sampled = np.clip(mean + sigma * draws, -1, 1).mean(axis=0)
+    np.testing.assert_allclose(experts.clipped_gaussian_mean(mean, sigma), sampled, atol=3e-3)
+  # Clipping pulls the mean inward: never further out than the clipped base action.
+  averaged = experts.clipped_gaussian_mean(mean, 0.75)
+  assert np.all(np.abs(averaged) <= np.abs(np.clip(mean, -1, 1)))
+  assert averaged[0] == pytest.approx(-1.0, abs=1e-6)  # far outside: the noise never reaches in
+
+
+def test_noise_averaged_expert_is_the_mean_of_the_logged_noisy_actions(tiny_file):
+  base = experts.MlpExpert.load(tiny_file)
+  observations = np.array([[3.0, 0.5], [1.0, -2.0]])  # raw actions 0.213 and -1.131 (above)
+  averaged = experts.NoiseAveragedExpert(base, 0.5)
+  noisy = experts.NoisyExpert(base, 0.5)
+  rngs = [np.random.default_rng(i) for i in range(20_000)]
+  logged = np.stack([experts.executed_actions(noisy, observations[None, k].repeat(len(rngs), 0),
+                                              rngs) for k in range(2)])
+  np.testing.assert_allclose(averaged.action(observations)[:, 0], logged.mean(axis=1)[:, 0],
+                             atol=0.01)
+  assert averaged.action(observations)[1, 0] > -1.0 + 0.05  # inward of the clipped -1
+  assert experts.NoiseAveragedExpert(base, 0.0).act(observations[1]) == pytest.approx(-1.0)
+
+
 def test_calibrate_bisects_to_the_level_nearest_the_target(monkeypatch):
   calls = []
 
