@@ -1,7 +1,8 @@
-r"""Which loss the supervised learners fit: squared error on the deployed action or likelihood.
+r"""Which loss the supervised learners fit: squared or absolute error on the deployed action, or
+likelihood.
 
   python benchmarks/bc_loss_benchmark.py [--task pen] [--levels 90,40,10] [--seeds 0,1,2]
-      [--updates 2000] [--eval_episodes 50]
+      [--updates 2000] [--eval_episodes 50] [--losses mse,mae,likelihood]
 
 For each expert level and seed, the RLIF benchmark's round 0 (`sim.loop`, method `bc`, no
 intervention rounds): 50 demonstrations of the calibrated suboptimal expert, the same episodes
@@ -26,7 +27,6 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-LOSSES = ('mse', 'likelihood')
 
 
 def train_and_evaluate(data_dir: str, dataset: str, run_dir: str, loss: str, updates: int,
@@ -51,32 +51,38 @@ def train_and_evaluate(data_dir: str, dataset: str, run_dir: str, loss: str, upd
 
 
 def report(task_name: str, results: dict, updates: int, eval_episodes: int) -> str:
-  """results: {(level, seed): {loss: evaluate() dict}} -> markdown."""
+  """results: {(level, seed): {loss: evaluate() dict}} -> markdown. The first loss of each
+  result is the baseline every other loss is paired with, seed by seed."""
   levels = sorted({level for level, _ in results}, key=lambda l: -int(l))
-  lines = [f'# Supervised loss: squared error or likelihood ({task_name})', '',
+  losses = list(next(iter(results.values())))
+  base, others = losses[0], losses[1:]
+  lines = [f'# Supervised loss: {", ".join(losses)} ({task_name})', '',
            f'The `bc` learner (configs/bc.toml, `loss` set per column) for {updates} updates on '
            'the RLIF benchmark\'s round-0 demonstrations (50 episodes of the calibrated '
            f'suboptimal expert, per seed), then {eval_episodes} episodes of its deployed policy '
-           'alone (the same episodes for both losses). Success %, mean +- std over seeds (each '
-           'seed in brackets); the difference is paired by seed. '
+           'alone (the same episodes for every loss). Success %, mean +- std over seeds (each '
+           'seed in brackets); each difference is paired by seed. '
            '`python benchmarks/bc_loss_benchmark.py` (its docstring).', '',
-           '| expert level | mse | likelihood | mse - likelihood | mse ahead |',
-           '|---|---|---|---|---|']
-  means = {loss: [] for loss in LOSSES}
+           '| expert level | ' + ' | '.join(losses) + ' | '
+           + ' | '.join(f'{other} - {base} | {other} ahead' for other in others) + ' |',
+           '|---|' + '---|' * (len(losses) + 2 * len(others))]
+  means = {loss: [] for loss in losses}
   for level in levels:
     seeds = sorted(seed for l, seed in results if l == level)
     cells, values = [], {}
-    for loss in LOSSES:
+    for loss in losses:
       values[loss] = np.array([100 * results[level, s][loss]['success_rate'] for s in seeds])
       means[loss].append(values[loss].mean())
       cells.append(f'{values[loss].mean():.0f} +- {values[loss].std():.0f} '
                    f'({", ".join(f"{v:.0f}" for v in values[loss])})')
-    diff = values['mse'] - values['likelihood']
-    lines.append(f'| ~{level}% | {cells[0]} | {cells[1]} | {diff.mean():+.0f} +- '
-                 f'{diff.std():.0f} | {int((diff > 0).sum())} of {len(seeds)} |')
-  lines.append(f'| mean | {np.mean(means["mse"]):.0f} | {np.mean(means["likelihood"]):.0f} '
-               '| | |')
-  seconds = [r[loss]['train_seconds'] for r in results.values() for loss in LOSSES
+    for other in others:
+      diff = values[other] - values[base]
+      cells += [f'{diff.mean():+.0f} +- {diff.std():.0f}',
+                f'{int((diff > 0).sum())} of {len(seeds)}']
+    lines.append(f'| ~{level}% | ' + ' | '.join(cells) + ' |')
+  lines.append('| mean | ' + ' | '.join(f'{np.mean(means[loss]):.0f}' for loss in losses)
+               + ' |' + ' |' * (2 * len(others)))
+  seconds = [r[loss]['train_seconds'] for r in results.values() for loss in losses
              if r[loss]['train_seconds'] > 1]
   if seconds:
     lines += ['', f'Training time per policy: {min(seconds):.0f}-{max(seconds):.0f} s.']
@@ -90,10 +96,14 @@ def main():
   parser.add_argument('--seeds', default='0,1,2')
   parser.add_argument('--updates', type=int, default=2000)
   parser.add_argument('--eval_episodes', type=int, default=50)
+  parser.add_argument('--losses', default='mse,mae,likelihood',
+                      help='comma-separated SupervisedAgent losses; the first is the baseline '
+                           'the others are paired with')
   parser.add_argument('--root', default=None, help='run folders (default: ~/rlif_runs)')
   parser.add_argument('--expert_dir', default=os.path.join(REPO, '..', 'shared', 'experts',
                                                            'adroit'))
   args = parser.parse_args()
+  losses = args.losses.split(',')
   from sim import experts as experts_lib
   from sim import loop
   from sim import tasks as tasks_lib
@@ -114,7 +124,7 @@ def main():
           loss: train_and_evaluate(the_loop.data_dir, the_loop.dataset,
                                    os.path.join(run_dir, f'loss_{loss}'), loss, args.updates,
                                    seed, task, args.eval_episodes)
-          for loss in LOSSES}
+          for loss in losses}
       print(f'~{level}% seed {seed}: ' + ', '.join(
           f'{loss} {100 * r["success_rate"]:.0f}%' for loss, r in results[level, seed].items()),
           flush=True)

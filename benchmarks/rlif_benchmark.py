@@ -69,6 +69,9 @@ VARIANTS = {
     'bc0.1': _learner(bc_weight=0.1),
     'bc0.02': _learner(bc_weight=0.02),
     'bc0': _learner(bc_weight=0.0),
+    # The term's squared error (the mean of the logged actions) instead of the default absolute
+    # error (their median). The initial BC policy follows configs/bc.toml either way.
+    'bc_mse': _learner(bc_error='mse'),
     # The actor rates actions by mean - k * std over the critic ensemble (k = actor_pessimism).
     'pess1': _learner(actor_pessimism=1.0),
     # The recipe's earlier entropy bonus (temperature 0.01, learned toward -|A|/2); the default

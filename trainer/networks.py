@@ -252,10 +252,25 @@ def tanh_gaussian_log_prob(mean: tf.Tensor, log_std: tf.Tensor, action: tf.Tenso
   return tf.reduce_sum(log_prob, axis=-1)
 
 
-def deployed_action_error(mean: tf.Tensor, action: tf.Tensor) -> tf.Tensor:
-  """Per-sample squared error of the deployed action tanh(mean) against `action`, summed over
-  the action dimensions: the supervised learners' fit and the RL actor's behaviour term."""
-  return tf.reduce_sum(tf.square(tf.tanh(mean) - action), axis=-1)
+# How the deployed action is fitted to logged actions (`deployed_action_error`).
+IMITATION_ERRORS = ('mse', 'mae')
+
+
+def deployed_action_error(mean: tf.Tensor, action: tf.Tensor, error: str = 'mse') -> tf.Tensor:
+  """Per-sample error of the deployed action tanh(mean) against `action`, summed over the action
+  dimensions: the supervised learners' fit and the RL actor's behaviour term.
+
+  'mse' (squared) is minimised by the mean of the logged actions in a state, 'mae' (absolute) by
+  their median. The difference matters where the logged actions are clipped: for an operator's
+  intended action a with symmetric noise, clip(a + noise) has median clip(a) (clipping is
+  monotone), while its mean is pulled inward from the bounds (sim/EXPERTS.md).
+  """
+  difference = tf.tanh(mean) - action
+  if error == 'mse':
+    return tf.reduce_sum(tf.square(difference), axis=-1)
+  if error == 'mae':
+    return tf.reduce_sum(tf.abs(difference), axis=-1)
+  raise ValueError(f'error must be one of {IMITATION_ERRORS}, got {error!r}')
 
 
 class TanhGaussianActorNetwork(network.DistributionNetwork):

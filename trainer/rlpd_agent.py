@@ -77,6 +77,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
                actor_update_after: int = 0,
                bc_weight: float = 0.0,
                bc_actions: str = 'all',
+               bc_error: str = 'mse',
                actor_pessimism: float = 0.0,
                reward_scale: float = 1.0,
                fused_updates: bool = True,
@@ -99,7 +100,9 @@ class RlpdAgent(transition_agent.TransitionAgent):
     `bc_actions` says which logged actions the term pulls toward: 'all' (TD3+BC: every sample
     of the batch) or 'demonstrated' (only samples whose `Transition.demonstrated` is 1, prior
     data and human-controlled steps; the mean is over those, 0 when a batch has none), so the
-    policy's own actions that led to a takeover are not imitated.
+    policy's own actions that led to a takeover are not imitated. `bc_error` 'mae' uses the
+    absolute error instead of the squared one (the median of the logged actions, not their mean;
+    networks.deployed_action_error).
     `actor_pessimism` k rates the actor's action by mean_e Q_e - k * std_e Q_e over the ensemble
     instead of the mean (RLPD, k = 0): the critics agree where they were fit and disagree off the
     data, so k > 0 keeps the actor where its critics know the value (SAC-N / EDAC's argument).
@@ -134,6 +137,9 @@ class RlpdAgent(transition_agent.TransitionAgent):
     if bc_actions not in BC_ACTIONS:
       raise ValueError(f'bc_actions must be one of {BC_ACTIONS}, got {bc_actions!r}')
     self._bc_actions = bc_actions
+    if bc_error not in networks.IMITATION_ERRORS:
+      raise ValueError(f'bc_error must be one of {networks.IMITATION_ERRORS}, got {bc_error!r}')
+    self._bc_error = bc_error
     if actor_pessimism < 0:
       raise ValueError(f'actor_pessimism must be >= 0, got {actor_pessimism}')
     self._actor_pessimism = float(actor_pessimism)
@@ -253,7 +259,8 @@ class RlpdAgent(transition_agent.TransitionAgent):
     """mean(alpha * log pi(a|s) - (mean_e Q_e(s, a) - k std_e Q_e(s, a)) over all E critics), k =
     `actor_pessimism`; eps from `seed`; plus,
     with `bc_weight` > 0, bc_weight * sum_b w_b sum_dims (tanh(mean(s_b)) - data_action_b)^2 /
-    sum_b w_b, where w = 1 (`bc_actions` 'all') or w = `demonstrated` ('demonstrated')."""
+    sum_b w_b (|.| for `bc_error` 'mae'), where w = 1 (`bc_actions` 'all') or w = `demonstrated`
+    ('demonstrated')."""
     loss, _ = self._actor_loss_and_log_prob(observation,
                                             self._draw_seed() if seed is None else seed,
                                             data_action, demonstrated)
@@ -295,7 +302,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
       value -= self._actor_pessimism * tf.math.reduce_std(q, axis=0)
     loss = tf.reduce_mean(alpha * log_prob - value)
     if self._bc_weight > 0 and data_action is not None:
-      error = networks.deployed_action_error(mean, data_action)
+      error = networks.deployed_action_error(mean, data_action, self._bc_error)
       if self._bc_actions == 'demonstrated':
         if demonstrated is None:
           raise ValueError("bc_actions='demonstrated' needs the batch's `demonstrated` flags")

@@ -1,7 +1,8 @@
 """Supervised baselines (BC, HG-DAgger, DAgger) on the same tanh-Gaussian actor as RLPD.
 
 The agent fits the deterministic action tanh(mean(s)) to the dataset's actions by squared error
-(`loss='mse'`, the default), or pi(a|s) by maximum likelihood (`loss='likelihood'`). Which steps
+(`loss='mse'`) or absolute error (`loss='mae'`), or pi(a|s) by maximum likelihood
+(`loss='likelihood'`). Which steps
 it sees (BC: the prior data; HG-DAgger: prior data plus the expert's takeover steps; DAgger:
 plus the expert's labels) is decided by the data fed to `train`, never here. It reads only
 `observation` and `action` of a `Transition`.
@@ -24,20 +25,23 @@ from trainer import transition_agent
 from trainer.transition import Transition
 
 METRIC_NAMES = ('bc_loss', 'log_likelihood', 'action_mse', 'log_std_mean')
-LOSSES = ('mse', 'likelihood')
+LOSSES = networks.IMITATION_ERRORS + ('likelihood',)
 
 
 class SupervisedAgent(transition_agent.TransitionAgent):
-  """Imitation of the dataset's actions, by one of two losses (`loss`):
+  """Imitation of the dataset's actions, by one of three losses (`loss`):
 
     'mse':        bc_loss = mean_batch sum_dims (tanh(mean(s)) - a)^2 + spread_loss
+    'mae':        bc_loss = mean_batch sum_dims |tanh(mean(s)) - a| + spread_loss
     'likelihood': bc_loss = -mean_batch log pi(a|s) - entropy_coefficient * entropy_proxy
 
   'mse' fits the action the policy deploys, tanh(mean), as TD3+BC's behaviour term does; the
   std is then fitted apart (spread_loss: the second form, with the mean held fixed and the
   log-std computed on stopped features, so it trains only the head's log-std outputs). An RL
   actor warm-started from it starts with a spread matched to the data, and the mean is exactly
-  the squared-error fit. Maximum likelihood lets a state-dependent std absorb what the mean
+  the squared-error fit. 'mae' is the same with the absolute error: the deployed action fits the
+  median of the logged actions instead of their mean, which for clipped noisy actions is the
+  clipped intended action (networks.deployed_action_error). Maximum likelihood lets a state-dependent std absorb what the mean
   gets wrong (and, a likely part of it, the actions at the bounds, 19% of the dimensions of
   pen's ~90% demonstrations, are +-7.25 before tanh, outliers for a fit in that space). On pen
   its deployed action was far worse: BC at the ~90/40/10% experts, 3 seeds of 50
@@ -48,7 +52,7 @@ class SupervisedAgent(transition_agent.TransitionAgent):
   log_std(s) is the entropy of the pre-tanh Gaussian up to a constant; it keeps the std from
   collapsing early on nearly deterministic demonstrations (0 gives plain maximum likelihood).
   `train` takes one gradient step per call and returns `LossInfo(loss=bc_loss, extra=dict of
-  METRIC_NAMES)`; `action_mse` is the squared error per action dimension, for either loss.
+  METRIC_NAMES)`; `action_mse` is the squared error per action dimension, for any loss.
   """
 
   def __init__(self,
@@ -111,16 +115,17 @@ class SupervisedAgent(transition_agent.TransitionAgent):
   def _loss_and_metrics(self, observation, action):
     if self._encoder is not None:
       observation = self._encoder(observation)
-    mse = self._loss_name == 'mse'
-    mean, log_std = self._actor.mean_and_log_std(observation, log_std_on_stopped_features=mse)
+    fits_mean = self._loss_name in networks.IMITATION_ERRORS
+    mean, log_std = self._actor.mean_and_log_std(observation,
+                                                 log_std_on_stopped_features=fits_mean)
     error = networks.deployed_action_error(mean, action)
-    # With 'mse' the likelihood term sees the mean as fixed: it trains the spread only.
+    # With 'mse' or 'mae' the likelihood term sees the mean as fixed: it trains the spread only.
     log_likelihood = tf.reduce_mean(networks.tanh_gaussian_log_prob(
-        tf.stop_gradient(mean) if mse else mean, log_std, action))
+        tf.stop_gradient(mean) if fits_mean else mean, log_std, action))
     entropy_proxy = tf.reduce_mean(tf.reduce_sum(log_std, axis=-1))
     loss = -log_likelihood - self._entropy_coefficient * entropy_proxy
-    if mse:
-      loss += tf.reduce_mean(error)
+    if fits_mean:
+      loss += tf.reduce_mean(networks.deployed_action_error(mean, action, self._loss_name))
     metrics = {
         'bc_loss': loss,
         'log_likelihood': log_likelihood,

@@ -225,3 +225,33 @@ def test_deployed_action_error_sums_squares_of_tanh_mean_per_sample():
   # Sample 0: (0 - 1)^2 + (0.5 - 0)^2 = 1.25; sample 1: 0.25 + 0.25 = 0.5.
   np.testing.assert_allclose(networks.deployed_action_error(mean, action).numpy(), [1.25, 0.5],
                              rtol=1e-6)
+
+
+def test_deployed_action_error_mae_sums_absolute_errors_and_unknown_errors_are_refused():
+  mean = tf.constant([[0.0, math.atanh(0.5)], [0.0, 0.0]])
+  action = tf.constant([[1.0, 0.0], [-0.5, 0.5]])
+  # Sample 0: |0 - 1| + |0.5 - 0| = 1.5; sample 1: 0.5 + 0.5 = 1.0.
+  np.testing.assert_allclose(
+      networks.deployed_action_error(mean, action, 'mae').numpy(), [1.5, 1.0], rtol=1e-6)
+  with pytest.raises(ValueError, match="error must be one of .*'huber'"):
+    networks.deployed_action_error(mean, action, 'huber')
+
+
+def test_the_absolute_error_is_minimised_by_the_median_of_clipped_noisy_actions():
+  """The reason 'mae' exists: an intended action a = 0.9 logged as clip(a + N(0, 0.75^2)), as the
+  noisy experts' actions are. The deployed action minimising the summed absolute error over the
+  logged actions is their median, clip(0.9) = 0.9; the squared error's minimiser is their mean,
+  E[clip(a + noise)] = 0.6495 in closed form (sim.experts.clipped_gaussian_mean)."""
+  rng = np.random.default_rng(0)
+  logged = np.clip(0.9 + 0.75 * rng.normal(size=20_000), -1.0, 1.0).astype(np.float32)
+  candidates = np.linspace(-0.99, 0.99, 199)
+  action = tf.constant(logged[:, None])
+
+  def total(error, a):
+    mean = tf.fill([len(logged), 1], float(math.atanh(a)))
+    return float(tf.reduce_sum(networks.deployed_action_error(mean, action, error)))
+
+  best = {error: candidates[np.argmin([total(error, a) for a in candidates])]
+          for error in ('mse', 'mae')}
+  assert abs(best['mae'] - 0.9) <= 0.02
+  assert abs(best['mse'] - 0.65) <= 0.02

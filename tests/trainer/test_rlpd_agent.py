@@ -195,6 +195,27 @@ def test_actor_loss_behaviour_term_is_weighted_squared_error_to_the_logged_actio
   assert np.isfinite(float(agent.train(batch).loss))  # and the train step runs with it
 
 
+def test_behaviour_term_with_mae_is_the_weighted_absolute_error():
+  agent = make_agent(bc_weight=0.5, bc_error='mae')
+  agent.log_alpha.assign(math.log(0.3))
+  batch = make_batch(6)
+  observation = batch.observation.numpy()
+  action, log_prob = np_policy_sample(agent, observation, SEED)
+  q = np_critic(agent.critic_network, observation, action)
+  mean, _ = np_actor_mean_log_std(agent.actor_network, observation)
+  difference = np.tanh(mean) - batch.action.numpy()
+  rl = np.mean(0.3 * log_prob - q.mean(0))
+  expected = rl + 0.5 * np.mean(np.abs(difference).sum(-1))
+  np.testing.assert_allclose(
+      agent.actor_loss(batch.observation, seed=SEED, data_action=batch.action).numpy(),
+      expected, rtol=1e-5)
+  # Not the squared error: the two terms differ by more than the tolerance here.
+  assert abs(np.mean(np.abs(difference).sum(-1)) - np.mean((difference ** 2).sum(-1))) > 0.05
+  assert np.isfinite(float(agent.train(batch).loss))
+  with pytest.raises(ValueError, match='bc_error'):
+    make_agent(bc_error='huber')
+
+
 def test_behaviour_term_on_demonstrated_actions_only():
   agent = make_agent(bc_weight=0.5, bc_actions='demonstrated')
   agent.log_alpha.assign(math.log(0.3))

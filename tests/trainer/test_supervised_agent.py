@@ -69,6 +69,34 @@ def test_mse_loss_is_the_squared_error_of_the_deployed_action_plus_the_spread_fi
                              rtol=1e-4)
 
 
+def test_mae_loss_is_the_absolute_error_of_the_deployed_action_plus_the_spread_fit():
+  agent = make_agent(loss='mae', entropy_coefficient=0.1)
+  batch = make_batch(6)
+  observation, action = batch.observation.numpy(), batch.action.numpy()
+  mean, _ = np_actor_mean_log_std(agent.actor_network, observation)
+  absolute_error = np.abs(np.tanh(mean) - action).sum(-1).mean()
+  np.testing.assert_allclose(agent.bc_loss(batch.observation, batch.action).numpy(),
+                             absolute_error + np_bc_loss(agent, observation, action, 0.1),
+                             rtol=1e-4)
+
+
+def test_mae_fits_the_median_of_the_logged_actions_where_mse_fits_their_mean():
+  """One observation logged with actions 0.8, 0.8, 0.8, -1, -1 in dimension 0: the median is 0.8,
+  the mean 0.08. Each loss, trained to convergence, deploys its own statistic."""
+  observation = np.ones((5, OBS_DIM), np.float32)
+  action = np.array([[0.8, 0.0]] * 3 + [[-1.0, 0.0]] * 2, np.float32)
+  batch = make_batch(5, action=action)._replace(observation=tf.constant(observation))
+  deployed = {}
+  for loss in ('mse', 'mae'):
+    agent = make_agent(actor_hidden=(16,), learning_rate=1e-2, loss=loss)
+    for _ in range(400):
+      agent.train(batch)
+    deployed[loss] = agent.policy.action(
+        ts.restart(batch.observation[:1], batch_size=1)).action.numpy()[0, 0]
+  assert abs(deployed['mae'] - 0.8) < 0.05
+  assert abs(deployed['mse'] - 0.08) < 0.05
+
+
 def test_with_mse_the_spread_fit_trains_only_the_log_std_outputs():
   """The mean's layers get exactly the squared error's gradient; the likelihood term reaches only
   the head's log-std half (the head's kernel is [hidden, 2A]: mean columns, then log-std)."""
@@ -96,7 +124,7 @@ def test_an_unknown_loss_is_refused():
     make_agent(loss='huber')
 
 
-@pytest.mark.parametrize('loss', ['mse', 'likelihood'])
+@pytest.mark.parametrize('loss', ['mse', 'mae', 'likelihood'])
 def test_actions_on_the_bounds_are_clipped_before_atanh(loss):
   agent = make_agent(loss=loss)
   batch = make_batch(4, action=[[1.0, -1.0], [0.5, 1.0], [-1.0, 0.0], [0.0, 0.0]])
@@ -114,7 +142,8 @@ def test_only_observation_and_action_matter():
   np.testing.assert_allclose(agent.loss(batch).loss.numpy(), agent.loss(changed).loss.numpy())
 
 
-@pytest.mark.parametrize('use_xla,loss', [(False, 'mse'), (True, 'mse'), (False, 'likelihood')])
+@pytest.mark.parametrize('use_xla,loss', [(False, 'mse'), (True, 'mse'), (False, 'mae'),
+                                           (False, 'likelihood')])
 def test_learns_a_known_mapping(use_xla, loss):
   agent = make_agent(actor_hidden=(32,), learning_rate=1e-2, use_xla=use_xla, loss=loss)
   rng = np.random.default_rng(1)
