@@ -41,11 +41,11 @@ class SupervisedAgent(transition_agent.TransitionAgent):
   actor warm-started from it starts with a spread matched to the data, and the mean is exactly
   the squared-error fit. 'mae' is the same with the absolute error: the deployed action fits the
   median of the logged actions instead of their mean, which for clipped noisy actions is the
-  clipped intended action (networks.deployed_action_error). Maximum likelihood lets a state-dependent std absorb what the mean
-  gets wrong (and, a likely part of it, the actions at the bounds, 19% of the dimensions of
-  pen's ~90% demonstrations, are +-7.25 before tanh, outliers for a fit in that space). On pen
-  its deployed action was far worse: BC at the ~90/40/10% experts, 3 seeds of 50
-  demonstrations, 2000 updates, reached 80/63/57% success with 'mse' against 57/22/21%
+  clipped intended action (networks.deployed_action_error). Maximum likelihood lets a
+  state-dependent std absorb what the mean gets wrong (and, a likely part of it, the actions at
+  the bounds, 19% of the dimensions of pen's ~90% demonstrations, are +-7.25 before tanh,
+  outliers for a fit in that space). BC on pen at the ~90/40/10% experts, 3 seeds of 50
+  demonstrations, 2000 updates: 'mae' 74/77/73% success, 'mse' 74/67/56%, 'likelihood' 58/22/19%
   (benchmarks/results/bc_loss/pen.md).
 
   Dataset actions are clipped to +-(1 - 1e-6) before atanh. entropy_proxy = mean_batch sum_dims
