@@ -11,8 +11,9 @@ the benchmark's runs of that seed start from. On that dataset the `bc` learner
 `--updates` updates with the same seed, and each exported policy runs alone on the same
 `--eval_episodes` episodes. What it measures is the policy every method of the RLIF benchmark
 starts from (BC, HG-DAgger and DAgger keep training with the same loss; RLIF's actor
-warm-starts from it). Writes benchmarks/results/bc_loss/<task>.md; the runs stay under
-ROOT/bc_loss/ (resumable: a finished policy is evaluated again, not retrained).
+warm-starts from it). Writes benchmarks/results/bc_loss/<task>.md (<task>-u<updates>.md for a
+budget other than the benchmark's 2000); the runs stay under ROOT/bc_loss/ (resumable: a
+finished policy is evaluated again, not retrained).
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ import numpy as np
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
+DEFAULT_UPDATES = 2000  # the RLIF benchmark's initial BC policy
+
+
+def budget_suffix(updates: int) -> str:
+  """'' for the benchmark's budget, '-u<updates>' otherwise: names that keep the policies and
+  reports of other budgets apart."""
+  return '' if updates == DEFAULT_UPDATES else f'-u{updates}'
 
 
 def train_and_evaluate(data_dir: str, dataset: str, run_dir: str, loss: str, updates: int,
@@ -94,7 +102,7 @@ def main():
   parser.add_argument('--task', default='pen')
   parser.add_argument('--levels', default='90,40,10')
   parser.add_argument('--seeds', default='0,1,2')
-  parser.add_argument('--updates', type=int, default=2000)
+  parser.add_argument('--updates', type=int, default=DEFAULT_UPDATES)
   parser.add_argument('--eval_episodes', type=int, default=50)
   parser.add_argument('--losses', default='mse,mae,likelihood',
                       help='comma-separated SupervisedAgent losses; the first is the baseline '
@@ -104,6 +112,7 @@ def main():
                                                            'adroit'))
   args = parser.parse_args()
   losses = args.losses.split(',')
+  suffix = budget_suffix(args.updates)
   from sim import experts as experts_lib
   from sim import loop
   from sim import tasks as tasks_lib
@@ -122,13 +131,13 @@ def main():
       # initial policy, 1 update, is not what is measured here)
       results[level, seed] = {
           loss: train_and_evaluate(the_loop.data_dir, the_loop.dataset,
-                                   os.path.join(run_dir, f'loss_{loss}'), loss, args.updates,
-                                   seed, task, args.eval_episodes)
+                                   os.path.join(run_dir, f'loss_{loss}{suffix}'), loss,
+                                   args.updates, seed, task, args.eval_episodes)
           for loss in losses}
       print(f'~{level}% seed {seed}: ' + ', '.join(
           f'{loss} {100 * r["success_rate"]:.0f}%' for loss, r in results[level, seed].items()),
           flush=True)
-  out = os.path.join(REPO, 'benchmarks', 'results', 'bc_loss', f'{task.name}.md')
+  out = os.path.join(REPO, 'benchmarks', 'results', 'bc_loss', f'{task.name}{suffix}.md')
   os.makedirs(os.path.dirname(out), exist_ok=True)
   text = report(task.name, results, args.updates, args.eval_episodes)
   with open(out, 'w') as f:

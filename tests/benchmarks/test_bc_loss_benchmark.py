@@ -25,3 +25,8 @@ def test_report_pairs_every_loss_with_the_first_by_seed_per_level():
                     '| likelihood - mse | likelihood ahead |')
   assert 'Training time per policy: 20-31 s.' in text
   assert 'for 2000 updates' in text and '50 episodes of its deployed policy' in text
+
+
+def test_other_budgets_get_their_own_policies_and_report():
+  assert bench.budget_suffix(bench.DEFAULT_UPDATES) == ''
+  assert bench.budget_suffix(4000) == '-u4000'
