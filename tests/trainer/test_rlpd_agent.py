@@ -175,28 +175,9 @@ def test_actor_pessimism_rates_actions_by_mean_minus_k_std_over_the_critics():
     make_agent(actor_pessimism=-1.0)
 
 
-def test_actor_loss_behaviour_term_is_weighted_squared_error_to_the_logged_action():
-  agent = make_agent(bc_weight=0.5)
-  agent.log_alpha.assign(math.log(0.3))
-  batch = make_batch(6)
-  observation = batch.observation.numpy()
-  action, log_prob = np_policy_sample(agent, observation, SEED)
-  q = np_critic(agent.critic_network, observation, action)
-  mean, _ = np_actor_mean_log_std(agent.actor_network, observation)
-  bc = np.mean(np.sum((np.tanh(mean) - batch.action.numpy()) ** 2, axis=-1))
-  expected = np.mean(0.3 * log_prob - q.mean(0)) + 0.5 * bc
-  np.testing.assert_allclose(
-      agent.actor_loss(batch.observation, seed=SEED, data_action=batch.action).numpy(),
-      expected, rtol=1e-5)
-  assert bc > 0.1  # the term is not negligible here, so the check above can fail
-  # Without logged actions (or with weight 0) it is the RLPD actor loss.
-  np.testing.assert_allclose(agent.actor_loss(batch.observation, seed=SEED).numpy(),
-                             expected - 0.5 * bc, rtol=1e-5)
-  assert np.isfinite(float(agent.train(batch).loss))  # and the train step runs with it
-
-
-def test_behaviour_term_with_mae_is_the_weighted_absolute_error():
-  agent = make_agent(bc_weight=0.5, bc_error='mae')
+@pytest.mark.parametrize('error, np_error', [('mse', np.square), ('mae', np.abs)])
+def test_actor_loss_behaviour_term_is_the_weighted_error_to_the_logged_action(error, np_error):
+  agent = make_agent(bc_weight=0.5, bc_error=error)
   agent.log_alpha.assign(math.log(0.3))
   batch = make_batch(6)
   observation = batch.observation.numpy()
@@ -204,14 +185,21 @@ def test_behaviour_term_with_mae_is_the_weighted_absolute_error():
   q = np_critic(agent.critic_network, observation, action)
   mean, _ = np_actor_mean_log_std(agent.actor_network, observation)
   difference = np.tanh(mean) - batch.action.numpy()
-  rl = np.mean(0.3 * log_prob - q.mean(0))
-  expected = rl + 0.5 * np.mean(np.abs(difference).sum(-1))
+  bc = np.mean(np.sum(np_error(difference), axis=-1))
+  expected = np.mean(0.3 * log_prob - q.mean(0)) + 0.5 * bc
   np.testing.assert_allclose(
       agent.actor_loss(batch.observation, seed=SEED, data_action=batch.action).numpy(),
       expected, rtol=1e-5)
-  # Not the squared error: the two terms differ by more than the tolerance here.
+  assert bc > 0.1  # the term is not negligible here, so the check above can fail
+  # The squared and absolute errors differ by more than the tolerance here.
   assert abs(np.mean(np.abs(difference).sum(-1)) - np.mean((difference ** 2).sum(-1))) > 0.05
-  assert np.isfinite(float(agent.train(batch).loss))
+  # Without logged actions (or with weight 0) it is the RLPD actor loss.
+  np.testing.assert_allclose(agent.actor_loss(batch.observation, seed=SEED).numpy(),
+                             expected - 0.5 * bc, rtol=1e-5)
+  assert np.isfinite(float(agent.train(batch).loss))  # and the train step runs with it
+
+
+def test_unknown_behaviour_error_is_refused():
   with pytest.raises(ValueError, match='bc_error'):
     make_agent(bc_error='huber')
 
