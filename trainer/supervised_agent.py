@@ -116,21 +116,22 @@ class SupervisedAgent(transition_agent.TransitionAgent):
   def _loss_and_metrics(self, observation, action):
     if self._encoder is not None:
       observation = self._encoder(observation)
-    fits_mean = self._loss_name in networks.IMITATION_ERRORS
+    fits_deployed_action = self._loss_name in networks.IMITATION_ERRORS
     mean, log_std = self._actor.mean_and_log_std(observation,
-                                                 log_std_on_stopped_features=fits_mean)
-    error = networks.deployed_action_error(mean, action)
+                                                 log_std_on_stopped_features=fits_deployed_action)
+    squared_error = networks.deployed_action_error(mean, action)  # the metric, for any loss
     # With 'mse' or 'mae' the likelihood term sees the mean as fixed: it trains the spread only.
     log_likelihood = tf.reduce_mean(networks.tanh_gaussian_log_prob(
-        tf.stop_gradient(mean) if fits_mean else mean, log_std, action))
+        tf.stop_gradient(mean) if fits_deployed_action else mean, log_std, action))
     entropy_proxy = tf.reduce_mean(tf.reduce_sum(log_std, axis=-1))
     loss = -log_likelihood - self._entropy_coefficient * entropy_proxy
-    if fits_mean:
+    if fits_deployed_action:
       loss += tf.reduce_mean(networks.deployed_action_error(mean, action, self._loss_name))
     metrics = {
         'bc_loss': loss,
         'log_likelihood': log_likelihood,
-        'action_mse': tf.reduce_mean(error) / tf.cast(tf.shape(action)[-1], error.dtype),
+        'action_mse': (tf.reduce_mean(squared_error)
+                       / tf.cast(tf.shape(action)[-1], squared_error.dtype)),
         'log_std_mean': tf.reduce_mean(log_std),
     }
     return loss, metrics
