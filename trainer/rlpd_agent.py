@@ -80,6 +80,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
                bc_error: str = 'mse',
                actor_pessimism: float = 0.0,
                reward_scale: float = 1.0,
+               policy_average_decay: float = 0.0,
                fused_updates: bool = True,
                encoder: Optional[Mapping] = None,
                use_xla: bool = False,
@@ -109,6 +110,9 @@ class RlpdAgent(transition_agent.TransitionAgent):
     `reward_scale` multiplies the logged rewards in the TD target: 1 is the recipe; 0 is a
     control that keeps everything else and ignores the rewards (the RLIF rule's -1s), to measure
     how much of what the learner gains comes from the takeover signal.
+    `policy_average_decay` > 0: `policy` and `collect_policy` act with a moving average of the
+    actor's weights, moved after each actor update (trainer/policy_average.py); the losses, the
+    TD targets' a' ~ pi(s') and the warm start use the trained actor. 0: the actor itself.
     `fused_updates` applies Adam and the Polyak target update with one TensorFlow kernel per
     variable (trainer/fused_updates.py; same variables, same math) instead of Keras' per-op
     graph; False is Keras' `apply_gradients` and a plain assign.
@@ -179,8 +183,9 @@ class RlpdAgent(transition_agent.TransitionAgent):
     self._rng = (tf.random.Generator.from_non_deterministic_state() if seed is None
                  else tf.random.Generator.from_seed(seed))
 
+    deployed = self._average_actor(self._actor, policy_average_decay)
     self._finish_init(time_step_spec, action_spec,
-                      encoder_lib.acting_network(self._encoder, self._actor, observation_spec),
+                      encoder_lib.acting_network(self._encoder, deployed, observation_spec),
                       train_step_counter, use_xla)
 
   # ------------------------------------------------------------------------------------------
@@ -407,6 +412,7 @@ class RlpdAgent(transition_agent.TransitionAgent):
                                                            demonstrated)
     self._apply(self._actor_optimizer, tape.gradient(actor_loss, actor_variables),
                 actor_variables)
+    self._update_policy_average()
 
     with tf.GradientTape(watch_accessed_variables=False) as tape:
       tape.watch(self._log_alpha)

@@ -54,6 +54,9 @@ class SupervisedAgent(transition_agent.TransitionAgent):
   collapsing early on nearly deterministic demonstrations (0 gives plain maximum likelihood).
   `train` takes one gradient step per call and returns `LossInfo(loss=bc_loss, extra=dict of
   METRIC_NAMES)`; `action_mse` is the squared error per action dimension, for any loss.
+
+  `policy_average_decay` > 0 deploys a moving average of the actor's weights instead of the last
+  update's (trainer/policy_average.py); the loss trains the actor itself either way.
   """
 
   def __init__(self,
@@ -64,6 +67,7 @@ class SupervisedAgent(transition_agent.TransitionAgent):
                learning_rate: float = 3e-4,
                loss: str = 'mse',
                entropy_coefficient: float = 1e-3,
+               policy_average_decay: float = 0.0,
                encoder: Optional[Mapping] = None,
                use_xla: bool = False,
                seed: Optional[int] = None,
@@ -86,8 +90,9 @@ class SupervisedAgent(transition_agent.TransitionAgent):
         feature_spec, action_spec, actor_hidden, seed=seed, name='Actor')
     self._optimizer = tf.keras.optimizers.Adam(learning_rate, jit_compile=False)
     self._optimizer.build(self._variables())  # No variable creation under XLA.
+    deployed = self._average_actor(self._actor, policy_average_decay)
     self._finish_init(time_step_spec, action_spec,
-                      encoder_lib.acting_network(self._encoder, self._actor, observation_spec),
+                      encoder_lib.acting_network(self._encoder, deployed, observation_spec),
                       train_step_counter, use_xla)
 
   @property
@@ -147,6 +152,7 @@ class SupervisedAgent(transition_agent.TransitionAgent):
       tape.watch(variables)
       loss, metrics = self._loss_and_metrics(observation, experience.action)
     self._optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+    self._update_policy_average()
     self.train_step_counter.assign_add(1)
     return tf_agent.LossInfo(loss=loss, extra=metrics)
 

@@ -8,11 +8,45 @@ import tensorflow as tf
 from tf_agents.agents import tf_agent
 
 from trainer import networks
+from trainer import policy_average as policy_average_lib
 from trainer.transition import Transition
 
 
 class TransitionAgent(tf_agent.TFAgent):
-  """Subclasses build their networks, then call `_finish_init`, and implement `_train_step`."""
+  """Subclasses build their networks, then call `_finish_init`, and implement `_train_step`.
+
+  The policies act with `deployed_actor_network`: the trained actor, or an average of its weights
+  (`_average_actor`; trainer/policy_average.py) that the subclass moves after each actor update
+  (`_update_policy_average`)."""
+
+  _policy_average = None
+
+  def _average_actor(self, actor: networks.TanhGaussianActorNetwork, decay: float):
+    """The actor the policies will act with: `actor` itself (decay 0) or its weights' moving
+    average with `decay` per actor update."""
+    decay = policy_average_lib.check_decay(decay)
+    if decay:
+      self._policy_average = policy_average_lib.PolicyAverage(actor, decay)
+      return self._policy_average.network
+    return actor
+
+  @property
+  def deployed_actor_network(self) -> networks.TanhGaussianActorNetwork:
+    """The actor whose weights `policy` and `collect_policy` act with (and exported policies
+    hold): the trained `actor_network`, or its average when `policy_average_decay` > 0."""
+    if self._policy_average is None:
+      return self.actor_network
+    return self._policy_average.network
+
+  def reset_policy_average(self) -> None:
+    """Makes the deployed actor equal to the trained one; for whoever sets the actor's weights
+    from outside (trainer/warm_start.py `copy_actor`). Nothing to do without an average."""
+    if self._policy_average is not None:
+      self._policy_average.reset()
+
+  def _update_policy_average(self) -> None:
+    if self._policy_average is not None:
+      self._policy_average.update()
 
   def _finish_init(self, time_step_spec, action_spec, actor,
                    train_step_counter: Optional[tf.Variable], use_xla: bool) -> None:

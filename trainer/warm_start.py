@@ -23,7 +23,9 @@ def _check_layout(source, targets, what: str) -> None:
 
 
 def copy_actor(source, target) -> None:
-  """`source.actor_network`'s weights into `target.actor_network` (the same layout). With dict
+  """The weights `source` deploys (its `deployed_actor_network`: the actor, or the average of
+  its weights that its policy acts with) into `target.actor_network` (the same layout), and
+  `target`'s own average, if it has one, restarted from them. With dict
   observations the actor reads an encoder's features, so `source.encoder` is copied too: into
   `target.encoder` and, for an RL learner, its target critics' `target_encoder` (which starts
   equal to the online one, as at construction). Nothing is copied unless everything fits."""
@@ -31,7 +33,8 @@ def copy_actor(source, target) -> None:
                                     getattr(target, 'encoder', None))
   if (source_encoder is None) != (target_encoder is None):
     raise ValueError('cannot warm-start: one agent encodes dict observations, the other not')
-  pairs = [(source.actor_network, [target.actor_network], 'actors')]
+  source_actor = getattr(source, 'deployed_actor_network', source.actor_network)
+  pairs = [(source_actor, [target.actor_network], 'actors')]
   if source_encoder is not None:
     encoders = [target_encoder]
     if getattr(target, 'target_encoder', None) is not None:
@@ -43,6 +46,8 @@ def copy_actor(source, target) -> None:
     weights = source_network.get_weights()
     for target_network in targets:
       target_network.set_weights(weights)
+  if hasattr(target, 'reset_policy_average'):
+    target.reset_policy_average()
 
 
 def behaviour_cloning_agent(observation, action_dim: int, actor_hidden=None, seed: int = 0,
