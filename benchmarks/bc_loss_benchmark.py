@@ -2,7 +2,7 @@ r"""Which loss the supervised learners fit: squared or absolute error on the dep
 likelihood.
 
   python benchmarks/bc_loss_benchmark.py [--task pen] [--levels 90,40,10] [--seeds 0,1,2]
-      [--updates 2000] [--eval_episodes 50] [--losses mse,mae,likelihood]
+      [--updates 2000] [--eval_episodes 50] [--losses mse,mae,likelihood,mae+avg0.99]
 
 For each expert level and seed, the RLIF benchmark's round 0 (`sim.loop`, method `bc`, no
 intervention rounds): 50 demonstrations of the calibrated suboptimal expert, the same episodes
@@ -11,9 +11,11 @@ the benchmark's runs of that seed start from. On that dataset the `bc` learner
 `--updates` updates with the same seed, and each exported policy runs alone on the same
 `--eval_episodes` episodes. What it measures is the policy every method of the RLIF benchmark
 starts from (BC, HG-DAgger and DAgger keep training with the same loss; RLIF's actor
-warm-starts from it). Writes benchmarks/results/bc_loss/<task>.md (<task>-u<updates>.md for a
-budget other than the benchmark's 2000); the runs stay under ROOT/bc_loss/ (resumable: a
-finished policy is evaluated again, not retrained).
+warm-starts from it). A loss with `+avgD` deploys the average of the actor's weights with decay D
+(`policy_average_decay`, trainer/policy_average.py): the same seed trains the same actor, so it is
+paired with its loss alone update for update. Writes benchmarks/results/bc_loss/<task>.md
+(`report_name`: other budgets and loss lists have their own); the runs stay under
+ROOT/bc_loss/ (resumable: a finished policy is evaluated again, not retrained).
 """
 
 from __future__ import annotations
@@ -37,9 +39,31 @@ def budget_suffix(updates: int) -> str:
   return '' if updates == DEFAULT_UPDATES else f'-u{updates}'
 
 
+DEFAULT_LOSSES = 'mse,mae,likelihood'
+
+
+def report_name(task: str, updates: int, losses: str) -> str:
+  """pen.md for the default losses at the benchmark's budget; other budgets and loss lists get
+  their own files (pen-u6000.md, pen-mae,mae+avg0.99.md)."""
+  return (f'{task}{budget_suffix(updates)}'
+          + ('' if losses == DEFAULT_LOSSES else f'-{losses}') + '.md')
+
+
+def fit_settings(fit: str) -> dict:
+  """'mae' -> {'loss': 'mae'}; 'mae+avg0.99' -> also {'policy_average_decay': 0.99}."""
+  loss, *extras = fit.split('+')
+  settings = {'loss': loss}
+  for extra in extras:
+    if not extra.startswith('avg'):
+      raise ValueError(f'unknown suffix {extra!r} in {fit!r} (known: +avg<decay>)')
+    settings['policy_average_decay'] = float(extra[len('avg'):])
+  return settings
+
+
 def train_and_evaluate(data_dir: str, dataset: str, run_dir: str, loss: str, updates: int,
                        seed: int, task, eval_episodes: int) -> dict:
-  """The `bc` learner with `loss` on the dataset's round 0; its policy's success alone."""
+  """The `bc` learner with `loss` (`fit_settings`) on the dataset's round 0; its policy's success
+  alone."""
   from sim import collector
   from sim import loop
   from trainer import learners
@@ -51,7 +75,7 @@ def train_and_evaluate(data_dir: str, dataset: str, run_dir: str, loss: str, upd
         learner='bc', batch_size=256, num_steps=updates, steps_per_round=updates,
         checkpoint_every=updates, summary_every=max(updates // 10, 1), seed=seed,
         progress=False)
-    settings = learners.load_settings('bc', overrides={'loss': loss})
+    settings = learners.load_settings('bc', overrides=fit_settings(loss))
     train_loop.TrainLoop(config, settings, data_dir, dataset, run_dir, log=lambda m: None).run()
   seconds = time.perf_counter() - start
   result = loop.evaluate(task, collector.load_saved_policy(policy_dir), eval_episodes, seed)
@@ -104,14 +128,17 @@ def main():
   parser.add_argument('--seeds', default='0,1,2')
   parser.add_argument('--updates', type=int, default=DEFAULT_UPDATES)
   parser.add_argument('--eval_episodes', type=int, default=50)
-  parser.add_argument('--losses', default='mse,mae,likelihood',
-                      help='comma-separated SupervisedAgent losses; the first is the baseline '
-                           'the others are paired with')
+  parser.add_argument('--losses', default=DEFAULT_LOSSES,
+                      help='comma-separated SupervisedAgent losses, each optionally with '
+                           '+avg<decay> (the policy average); the first is the baseline the '
+                           'others are paired with')
   parser.add_argument('--root', default=None, help='run folders (default: ~/rlif_runs)')
   parser.add_argument('--expert_dir', default=os.path.join(REPO, '..', 'shared', 'experts',
                                                            'adroit'))
   args = parser.parse_args()
   losses = args.losses.split(',')
+  for loss in losses:
+    fit_settings(loss)  # refuse an unknown suffix before any run
   suffix = budget_suffix(args.updates)
   from sim import experts as experts_lib
   from sim import loop
@@ -137,7 +164,8 @@ def main():
       print(f'~{level}% seed {seed}: ' + ', '.join(
           f'{loss} {100 * r["success_rate"]:.0f}%' for loss, r in results[level, seed].items()),
           flush=True)
-  out = os.path.join(REPO, 'benchmarks', 'results', 'bc_loss', f'{task.name}{suffix}.md')
+  out = os.path.join(REPO, 'benchmarks', 'results', 'bc_loss',
+                     report_name(task.name, args.updates, args.losses))
   os.makedirs(os.path.dirname(out), exist_ok=True)
   text = report(task.name, results, args.updates, args.eval_episodes)
   with open(out, 'w') as f:

@@ -1,3 +1,5 @@
+import pytest
+
 from benchmarks import bc_loss_benchmark as bench
 
 
@@ -30,3 +32,13 @@ def test_report_pairs_every_loss_with_the_first_by_seed_per_level():
 def test_other_budgets_get_their_own_policies_and_report():
   assert bench.budget_suffix(bench.DEFAULT_UPDATES) == ''
   assert bench.budget_suffix(4000) == '-u4000'
+
+
+def test_a_policy_average_suffix_sets_its_decay_and_the_report_is_named_for_the_losses():
+  assert bench.fit_settings('mae') == {'loss': 'mae'}
+  assert bench.fit_settings('mse+avg0.99') == {'loss': 'mse', 'policy_average_decay': 0.99}
+  with pytest.raises(ValueError, match=r"unknown suffix 'ema0.9' in 'mae\+ema0.9'"):
+    bench.fit_settings('mae+ema0.9')
+  assert bench.report_name('pen', 2000, bench.DEFAULT_LOSSES) == 'pen.md'
+  assert bench.report_name('pen', 6000, bench.DEFAULT_LOSSES) == 'pen-u6000.md'
+  assert bench.report_name('pen', 6000, 'mae,mae+avg0.99') == 'pen-u6000-mae,mae+avg0.99.md'
