@@ -1,0 +1,197 @@
+r"""A finished grid's policies evaluated again on more episodes, so that 5-point differences show.
+
+  python benchmarks/reevaluate.py --grid pen_mae [--episodes 100] [--methods rlif_value,...]
+      [--threads 1]
+
+The benchmark evaluates each round's policy on 20 episodes (`--eval_episodes`): one seed's
+success then has a standard error of ~10 points, as large as the differences between methods. A
+policy costs ~3 s per 20 pen episodes against ~90 s of RLIF training per round, so this reloads
+the exported policies of every finished run of ROOT/<grid> (round 0's shared initial policy and
+the last three rounds) and runs each alone on `--episodes` episodes from the same initial states
+(`sim.collector.episode_seed`: the benchmark's 20 are the first 20 of them). Each run keeps its
+results in <run>/eval_<episodes>.jsonl (resumable: a policy evaluated once is not run again).
+Writes benchmarks/results/rlif_<grid>/eval<episodes>.md (the table, `report`) and
+eval<episodes>.jsonl (every evaluation, for the record).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+LAST = 3  # the last rounds the report averages, as the benchmark's "last 3"
+
+
+def rounds_to_evaluate(final_round: int) -> list[int]:
+  """Round 0 (the shared initial policy) and the last `LAST` rounds."""
+  return [0] + list(range(max(final_round - LAST + 1, 1), final_round + 1))
+
+
+def policy_dir(run: str, round_index: int) -> str:
+  """Where sim.loop exported a run's policy of `round_index`."""
+  return os.path.join(run, 'initial' if round_index == 0 else 'learner', 'policies',
+                      f'round_{round_index}')
+
+
+def finished_records(run: str) -> list[dict]:
+  """The run's round records (results.jsonl), without a last line another process is still
+  writing."""
+  with open(os.path.join(run, 'results.jsonl')) as f:
+    lines = f.read().split('\n')
+  return [json.loads(line) for line in lines[:-1] if line.strip()]
+
+
+def _mean_std(values) -> str:
+  values = np.asarray(values, dtype=float)
+  return (f'{values.mean():.0f} +- {values.std():.0f} '
+          f'({", ".join(f"{v:.0f}" for v in values)})')
+
+
+def report(rows: list[dict], episodes: int, baseline: str = 'rlif_value') -> str:
+  """rows: {'level', 'method', 'seed', 'round', 'final_round', 'success_rate'} -> markdown: per
+  level and method the final and last-3 success %, mean +- std over seeds; then each method
+  against `baseline`, paired by seed (only seeds both have)."""
+  runs: dict = {}
+  for row in rows:
+    runs.setdefault((row['level'], row['method'], row['seed']), {})[row['round']] = row
+  finals, lasts, initials = {}, {}, {}
+  for (level, method, seed), by_round in runs.items():
+    final_round = max(r['final_round'] for r in by_round.values())
+    wanted = rounds_to_evaluate(final_round)
+    if any(r not in by_round for r in wanted):
+      continue  # not every policy evaluated yet
+    finals[level, method, seed] = 100 * by_round[final_round]['success_rate']
+    lasts[level, method, seed] = 100 * np.mean([by_round[r]['success_rate'] for r in wanted[1:]])
+    initials[level, seed] = 100 * by_round[0]['success_rate']
+  levels = sorted({k[0] for k in finals}, key=lambda l: -int(l))
+  methods = sorted({k[1] for k in finals}, key=lambda m: (m != baseline, m))
+  lines = [f'# Success on {episodes} evaluation episodes per policy', '',
+           f'Each run\'s exported policies (round 0, the shared initial BC policy, and the last '
+           f'{LAST} rounds) reloaded and run alone on {episodes} episodes from fixed initial '
+           'states (the benchmark\'s 20 are the first 20), so one seed\'s number has a standard '
+           f'error of about {100 * np.sqrt(0.25 / episodes):.0f} points at most. Final = the '
+           f'last round; last {LAST} = each seed\'s mean over its last {LAST} rounds; mean +- std '
+           'over seeds (each seed in brackets). `python benchmarks/reevaluate.py` (its '
+           'docstring).', '',
+           '| expert level | method | seeds | initial (BC) | final | last 3 |',
+           '|---|---|---|---|---|---|']
+  means: dict = {}
+  for level in levels:
+    for method in methods:
+      seeds = sorted(s for l, m, s in finals if (l, m) == (level, method))
+      if not seeds:
+        continue
+      final = [finals[level, method, s] for s in seeds]
+      last = [lasts[level, method, s] for s in seeds]
+      means.setdefault(method, []).append((np.mean(final), np.mean(last), len(seeds)))
+      lines.append(f'| ~{level}% | {method} | {len(seeds)} | '
+                   f'{np.mean([initials[level, s] for s in seeds]):.0f} | {_mean_std(final)} | '
+                   f'{_mean_std(last)} |')
+  lines += ['', 'Mean over levels (only methods with every level):', '',
+            '| method | final | last 3 |', '|---|---|---|']
+  for method in methods:
+    if len(means[method]) == len(levels):
+      lines.append(f'| {method} | {np.mean([m[0] for m in means[method]]):.1f} | '
+                   f'{np.mean([m[1] for m in means[method]]):.1f} |')
+  lines += ['', f'Each method minus {baseline}, paired by seed (final; last {LAST}):', '',
+            '| expert level | method | seeds | final difference | ahead | last-3 difference '
+            '| ahead |', '|---|---|---|---|---|---|---|']
+  for level in levels:
+    for method in methods:
+      if method == baseline:
+        continue
+      seeds = sorted(s for l, m, s in finals
+                     if (l, m) == (level, method) and (level, baseline, s) in finals)
+      if not seeds:
+        continue
+      cells = []
+      for table in (finals, lasts):
+        diff = np.array([table[level, method, s] - table[level, baseline, s] for s in seeds])
+        cells += [f'{diff.mean():+.0f} +- {diff.std():.0f}',
+                  f'{int((diff > 0).sum())} of {len(seeds)}']
+      lines.append(f'| ~{level}% | {method} | {len(seeds)} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines) + '\n'
+
+
+def evaluate_run(run: str, episodes: int, log=print) -> list[dict]:
+  """The run's policies of `rounds_to_evaluate` on `episodes` episodes each; cached in
+  <run>/eval_<episodes>.jsonl. [] for a run whose rounds are not all done."""
+  from sim import loop
+  from sim import collector
+  from sim import tasks as tasks_lib
+  records = finished_records(run)
+  if not records:
+    return []
+  final_round = max(r['round'] for r in records)
+  if final_round < 1:
+    return []
+  first = records[0]
+  task = tasks_lib.get_task(first['task'])
+  cache = os.path.join(run, f'eval_{episodes}.jsonl')
+  done = {}
+  if os.path.exists(cache):
+    with open(cache) as f:
+      done = {row['round']: row for row in map(json.loads, f) if row}
+  rows = []
+  for round_index in rounds_to_evaluate(final_round):
+    if round_index not in done:
+      result = loop.evaluate(task, collector.load_saved_policy(policy_dir(run, round_index)),
+                             episodes, first['seed'])
+      done[round_index] = {'round': round_index, 'success_rate': result['success_rate'],
+                           'mean_return': result['mean_return'], 'episodes': episodes}
+      with open(cache, 'a') as f:
+        f.write(json.dumps(done[round_index]) + '\n')
+      log(f'{run} round {round_index}: {100 * result["success_rate"]:.0f}%')
+    rows.append(dict(done[round_index], seed=first['seed'], final_round=final_round))
+  return rows
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--grid', required=True, help='ROOT/<grid>, e.g. pen_mae')
+  parser.add_argument('--episodes', type=int, default=100)
+  parser.add_argument('--methods', default='',
+                      help='comma-separated benchmark rows (method[+variant]); default: all')
+  parser.add_argument('--rounds', type=int, default=5,
+                      help='only runs that finished this many rounds (the grid\'s budget)')
+  parser.add_argument('--root', default=None, help='grids\' runs (default ~/rlif_runs/benchmark)')
+  parser.add_argument('--threads', type=int, default=0, help='TensorFlow threads (0: all cores)')
+  args = parser.parse_args()
+  if args.threads:  # read by TensorFlow when it starts, so before any TF import
+    for name in ('TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'OMP_NUM_THREADS'):
+      os.environ[name] = str(args.threads)
+  from sim import loop
+  base = os.path.join(args.root or os.path.join(loop.RUNS_ROOT, 'benchmark'), args.grid)
+  wanted = set(filter(None, args.methods.split(',')))
+  rows = []
+  for level_dir in sorted(d for d in os.listdir(base) if d.startswith('level')):
+    for name in sorted(os.listdir(os.path.join(base, level_dir))):
+      method = name.rsplit('-s', 1)[0]
+      run = os.path.join(base, level_dir, name)
+      if (wanted and method not in wanted) or not os.path.exists(
+          os.path.join(run, 'results.jsonl')):
+        continue
+      if max((r['round'] for r in finished_records(run)), default=-1) != args.rounds:
+        continue
+      rows += [dict(row, level=level_dir[len('level'):], method=method)
+               for row in evaluate_run(run, args.episodes)]
+  out_dir = os.path.join(REPO, 'benchmarks', 'results', f'rlif_{args.grid}')
+  os.makedirs(out_dir, exist_ok=True)
+  with open(os.path.join(out_dir, f'eval{args.episodes}.jsonl'), 'w') as f:
+    for row in rows:
+      f.write(json.dumps(row) + '\n')
+  text = report(rows, args.episodes)
+  with open(os.path.join(out_dir, f'eval{args.episodes}.md'), 'w') as f:
+    f.write(text)
+  print(text)
+
+
+if __name__ == '__main__':
+  main()
