@@ -17,6 +17,9 @@ eval<episodes>.jsonl (every evaluation, for the record).
 from __future__ import annotations
 
 import argparse
+import functools
+import glob
+import hashlib
 import json
 import os
 import sys
@@ -38,6 +41,17 @@ def policy_dir(run: str, round_index: int) -> str:
   """Where sim.loop exported a run's policy of `round_index`."""
   return os.path.join(run, 'initial' if round_index == 0 else 'learner', 'policies',
                       f'round_{round_index}')
+
+
+def policy_fingerprint(directory: str) -> str:
+  """A digest of an exported policy's weights: the runs of one level and seed share their
+  initial policy (the same seed trains the same BC policy in each run's folder), evaluated
+  once."""
+  digest = hashlib.sha256()
+  for path in sorted(glob.glob(os.path.join(directory, 'variables', 'variables.data-*'))):
+    with open(path, 'rb') as f:
+      digest.update(f.read())
+  return digest.hexdigest()
 
 
 def finished_records(run: str) -> list[dict]:
@@ -120,9 +134,11 @@ def report(rows: list[dict], episodes: int, baseline: str = 'rlif_value') -> str
   return '\n'.join(lines) + '\n'
 
 
-def evaluate_run(run: str, episodes: int, log=print) -> list[dict]:
+def evaluate_run(run: str, episodes: int, shared: dict,
+                 log=functools.partial(print, flush=True)) -> list[dict]:
   """The run's policies of `rounds_to_evaluate` on `episodes` episodes each; cached in
-  <run>/eval_<episodes>.jsonl. [] for a run whose rounds are not all done."""
+  <run>/eval_<episodes>.jsonl, and in `shared` by (fingerprint, seed) for identical policies of
+  other runs. [] for a run whose rounds are not all done."""
   from sim import loop
   from sim import collector
   from sim import tasks as tasks_lib
@@ -142,8 +158,12 @@ def evaluate_run(run: str, episodes: int, log=print) -> list[dict]:
   rows = []
   for round_index in rounds_to_evaluate(final_round):
     if round_index not in done:
-      result = loop.evaluate(task, collector.load_saved_policy(policy_dir(run, round_index)),
-                             episodes, first['seed'])
+      directory = policy_dir(run, round_index)
+      key = (task.name, policy_fingerprint(directory), first['seed'])
+      if key not in shared:
+        shared[key] = loop.evaluate(task, collector.load_saved_policy(directory), episodes,
+                                    first['seed'])
+      result = shared[key]
       done[round_index] = {'round': round_index, 'success_rate': result['success_rate'],
                            'mean_return': result['mean_return'], 'episodes': episodes}
       with open(cache, 'a') as f:
@@ -170,7 +190,7 @@ def main():
   from sim import loop
   base = os.path.join(args.root or os.path.join(loop.RUNS_ROOT, 'benchmark'), args.grid)
   wanted = set(filter(None, args.methods.split(',')))
-  rows = []
+  rows, shared = [], {}
   for level_dir in sorted(d for d in os.listdir(base) if d.startswith('level')):
     for name in sorted(os.listdir(os.path.join(base, level_dir))):
       method = name.rsplit('-s', 1)[0]
@@ -181,7 +201,7 @@ def main():
       if max((r['round'] for r in finished_records(run)), default=-1) != args.rounds:
         continue
       rows += [dict(row, level=level_dir[len('level'):], method=method)
-               for row in evaluate_run(run, args.episodes)]
+               for row in evaluate_run(run, args.episodes, shared)]
   out_dir = os.path.join(REPO, 'benchmarks', 'results', f'rlif_{args.grid}')
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, f'eval{args.episodes}.jsonl'), 'w') as f:

@@ -1,5 +1,7 @@
 """The re-evaluation report: rounds chosen, finals and last-3 means, differences paired by seed."""
 
+import os
+
 from benchmarks import reevaluate
 
 
@@ -33,3 +35,12 @@ def test_report_means_and_pairs_by_seed():
   # final: 64 - 70 = -6, 96 - 90 = +6; last 3: 58 - 70 = -12, 94 - 90 = +4
   assert '| ~40% | hg_dagger | 2 | +0 +- 6 | 1 of 2 | -4 +- 8 | 1 of 2 |' in lines
   assert 'standard error of about 5 points' in text
+
+
+def test_policies_with_the_same_weights_share_a_fingerprint(tmp_path):
+  for name, data in (('a', b'\x01\x02'), ('b', b'\x01\x02'), ('c', b'\x01\x03')):
+    os.makedirs(tmp_path / name / 'variables')
+    (tmp_path / name / 'variables' / 'variables.data-00000-of-00001').write_bytes(data)
+    (tmp_path / name / 'variables' / 'variables.index').write_bytes(name.encode())
+  a, b, c = (reevaluate.policy_fingerprint(str(tmp_path / n)) for n in 'abc')
+  assert a == b and a != c
