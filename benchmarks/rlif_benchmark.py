@@ -90,10 +90,9 @@ VARIANTS = {
     'prior0.75': lambda spec: dataclasses.replace(spec, prior_fraction=0.75),
     # The control: the same learner with every reward 0, i.e. without the takeover signal.
     'reward0': _learner(reward_scale=0.0),
-    # The deployed policy as a moving average of the actor's weights (trainer/policy_average.py),
-    # over ~100 / ~200 actor updates; a round trains the actor 1,000 times.
+    # The deployed policy as a moving average of the actor's weights (trainer/policy_average.py)
+    # over ~100 actor updates; a round trains the actor 1,000 times.
     'avg0.99': _learner(policy_average_decay=0.99),
-    'avg0.995': _learner(policy_average_decay=0.995),
     # Nothing changed: the method collected again with the code of today, the partner of the
     # ablations on seeds whose shipped run has another initial BC policy (see `ablations`).
     'rerun': lambda spec: spec,

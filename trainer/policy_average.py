@@ -1,10 +1,9 @@
 """The deployed policy as an exponential moving average of the actor's weights.
 
 A learner that keeps training on a few thousand transitions moves its actor from update to
-update: BC retrained on unchanged pen demonstrations swings by 20 success points between rounds.
-An average of the weights over the last ~1/(1 - decay) actor updates (Polyak averaging, as the
-target critics are; the EMA policy of diffusion-policy and ACT training) deploys where the actor
-has been rather than where its last minibatch left it. The learner keeps training the actor
+update. An average of the weights over the last ~1/(1 - decay) actor updates (Polyak averaging,
+as the target critics are; the EMA policy of Diffusion Policy's training) deploys where the
+actor has been rather than where its last minibatch left it. The learner keeps training the actor
 itself: its losses, the TD targets' a' ~ pi(s') and the warm start read the online actor; only
 `policy`, `collect_policy` and what is exported act with the average.
 
