@@ -20,5 +20,5 @@ else
 fi
 for rounds in 10 15 20 25; do for cell in $cells; do IFS=: read m l s <<< "$cell"
   PYTHONPATH=$PWD nice -n 19 "$PY" benchmarks/rlif_benchmark.py --threads 1 --task pen \
-    --tag 100k --rounds $rounds --levels $l --seeds $s --methods $m
+    --tag 100k --rounds $rounds --levels $l --seeds $s --methods $m --eval_episodes 20
 done; done

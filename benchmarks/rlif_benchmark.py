@@ -203,6 +203,21 @@ def report(root, grid, task, out_dir, spec_text, budget=None):
     write_report(load_rows(root, grid), task, out_dir, spec_text, budget)
 
 
+def evaluation_sentence(rows) -> str:
+  """How many episodes each round's evaluation ran (from the rows, so a report rewritten with
+  another command line still says what its runs did) and one seed's standard error at most."""
+  counts = sorted({row['eval']['episodes'] for row in rows if 'episodes' in row.get('eval', {})})
+  if not counts:
+    return 'evaluation episodes not recorded'
+  error = lambda n: f'{100 * (0.25 / n) ** 0.5:.0f}'
+  if len(counts) == 1:
+    return (f'{counts[0]} evaluation episodes each, so one seed\'s number has a standard error '
+            f'of about {error(counts[0])} points at most')
+  return (f'{counts[0]}-{counts[-1]} evaluation episodes per round (each row\'s `eval.episodes` '
+          f'in runs.jsonl), so one seed\'s number has a standard error of about '
+          f'{error(counts[-1])}-{error(counts[0])} points at most')
+
+
 def write_report(rows, task, out_dir, spec_text, budget=None):
   """results.md, runs.jsonl and the plots from every run's rows. With `budget` (env steps),
   the table holds only runs that reached it; the others are listed below it."""
@@ -217,10 +232,10 @@ def write_report(rows, task, out_dir, spec_text, budget=None):
   runs = {key: r for key, r in runs.items() if key not in unfinished}
   long_runs = any(row['env_steps'] > MILESTONE_STEPS for row in rows)
   lines = ['Success % of the policy alone after the last round every seed finished (mean over '
-           'seeds, each seed in brackets; 20 evaluation episodes each, so one seed\'s number has a '
-           'standard error of about 10 points; +- is the std over seeds); round 0 is the shared '
-           'initial BC policy. Last 3 = the mean over seeds of each seed\'s mean success in its '
-           'last three rounds (60 episodes per seed: less noisy than one round). '
+           f'seeds, each seed in brackets; {evaluation_sentence(rows)}; +- is the std over '
+           'seeds); round 0 is the shared initial BC policy. Last 3 = the mean over seeds of each '
+           'seed\'s mean success in its last three rounds (three times the episodes per seed: '
+           'less noisy than one round). '
            'Expert = the collecting expert\'s own success in round 0 (its demonstrations). '
            'Interventions = the share of steps under expert control; flagged (runs from '
            '2026-11-27 on) = the share of the operator\'s takeover decisions that its rule '
@@ -508,7 +523,10 @@ def main():
   parser.add_argument('--num_demos', type=int, default=50)
   parser.add_argument('--initial_updates', type=int, default=2000)
   parser.add_argument('--updates_per_round', type=int, default=1000)
-  parser.add_argument('--eval_episodes', type=int, default=20)
+  parser.add_argument('--eval_episodes', type=int, default=100,
+                      help='episodes of each round\'s policy alone (grids before 2026-12-07: 20; '
+                           'continue those with --eval_episodes 20 so a run\'s rounds compare, '
+                           'and re-evaluate them with benchmarks/reevaluate.py)')
   parser.add_argument('--root', default=None,
                       help='run folders (default: $RLIF_RUNS or ~/rlif_runs, /benchmark): outside '
                            'the work tree, so a grid resumes in a later session on this machine')
@@ -551,8 +569,9 @@ def main():
                'done and env steps), at most 100k env steps (the paper\'s DAgger budget), '
                f'{args.num_demos} expert '
                f'demonstrations as round 0, {args.initial_updates} BC updates for the initial '
-               f'policy, {args.updates_per_round} learner train calls per round, evaluation on '
-               f'{args.eval_episodes} episodes per round. Learner settings: configs/<learner>.toml '
+               f'policy, {args.updates_per_round} learner train calls per round, evaluation of '
+               'each round\'s policy alone (episodes: below). Learner settings: '
+               'configs/<learner>.toml '
                'unchanged (rlif_* rows: configs/rlif.toml, the product default; rlpd_value: the '
                'paper\'s plain RLPD); a row `method+variant` changes one thing '
                '(benchmarks/rlif_benchmark.py VARIANTS).')

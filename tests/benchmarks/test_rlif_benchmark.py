@@ -265,3 +265,18 @@ def test_restore_writes_back_the_records_of_runs_a_new_machine_lacks(tmp_path):
       r for r in rows if r['method'] == 'rlif_value+bc4']
   assert [r['eval']['success_rate'] for r in restored if r['method'] == 'bc'] == [0.8, 0.7, 0.75]
   assert bench.restore_records(new_root, 'pen', out) == []  # nothing missing any more
+
+
+def test_the_report_says_how_many_evaluation_episodes_its_rows_ran():
+  def rows(*counts):
+    return [{'eval': {'success_rate': 0.5, 'episodes': n}} for n in counts]
+  assert bench.evaluation_sentence(rows(20, 20)) == (
+      '20 evaluation episodes each, so one seed\'s number has a standard error of about 11 '
+      'points at most')
+  assert bench.evaluation_sentence(rows(100)).startswith('100 evaluation episodes each')
+  assert 'about 5 points' in bench.evaluation_sentence(rows(100))
+  assert bench.evaluation_sentence(rows(100, 20)) == (
+      '20-100 evaluation episodes per round (each row\'s `eval.episodes` in runs.jsonl), so one '
+      'seed\'s number has a standard error of about 5-11 points at most')
+  assert bench.evaluation_sentence([{'eval': {'success_rate': 0.5}}]) == (
+      'evaluation episodes not recorded')
