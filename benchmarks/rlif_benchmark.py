@@ -2,13 +2,16 @@ r"""The paper's comparison on Adroit: RLIF (value-based, random) vs HG-DAgger vs
 suboptimal experts, every method on the same environment-step budget.
 
   python benchmarks/rlif_benchmark.py [--levels 40,10,90] [--methods ...] [--seeds 0,1,2]
-      [--rounds 5 --episodes_per_round 20 --updates_per_round 1000] [--only_report]
+      [--rounds 5 --episodes_per_round 20 --updates_per_round 1000] [--eval_episodes 100]
+      [--only_report]
 
 Each (level, method, seed) is one `sim.loop` run under runs/benchmark/<task>/...; runs are
 resumable (the loop records every finished round), so the script can be stopped and started
 again across sessions and picks up where it stopped. Two processes may run the same command:
 a run the other one holds (trainer/run_lock.py) is skipped. After every finished run it rewrites
 the report: benchmarks/results/rlif_<task>/{results.md, runs.jsonl, success.png, interventions.png}.
+Each round's policy is evaluated alone on `--eval_episodes` episodes (100; grids before
+2026-12-07 ran 20, and benchmarks/reevaluate.py re-runs their policies on 100).
 
 Expert levels are the calibrated `NoisyExpert` noise scales of `sim.experts.CALIBRATED_NOISE`
 (sim/EXPERTS.md: pen success by the paper's final-step rule, door/hammer/relocate by D4RL's).
