@@ -156,10 +156,8 @@ def main():
   if not os.path.exists(baseline_tree):
     subprocess.run(['git', 'worktree', 'add', '--detach', baseline_tree, args.baseline],
                    cwd=REPO, check=True, capture_output=True)
-  env = dict(os.environ)
-  if args.threads:
-    for name in ('TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'OMP_NUM_THREADS'):
-      env[name] = str(args.threads)
+  from benchmarks import rlif_benchmark
+  env = dict(os.environ, **rlif_benchmark.thread_environment(args.threads))
   load = load_average()
   if load > args.max_load and not args.force:
     sys.exit(f'load average {load:.2f} > {args.max_load}: the machine is busy; wait or --force')

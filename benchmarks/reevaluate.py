@@ -3,12 +3,12 @@ r"""A finished grid's policies evaluated again on more episodes, so that 5-point
   python benchmarks/reevaluate.py --grid pen_mae [--episodes 100] [--methods rlif_value,...]
       [--threads 1]
 
-The benchmark evaluates each round's policy on 20 episodes (`--eval_episodes`): one seed's
-success then has a standard error of ~10 points, as large as the differences between methods. A
-policy costs ~3 s per 20 pen episodes against ~90 s of RLIF training per round, so this reloads
-the exported policies of every finished run of ROOT/<grid> (round 0's shared initial policy and
+Grids run before 2026-12-07 evaluated each round's policy on 20 episodes (`rlif_benchmark.py
+--eval_episodes`, now 100): one seed's success then has a standard error of ~10 points, as large
+as the differences between methods. A policy costs ~3 s per 20 pen episodes against ~90 s of
+RLIF training per round, so this reloads the exported policies of every finished run of ROOT/<grid> (round 0's shared initial policy and
 the last three rounds) and runs each alone on `--episodes` episodes from the same initial states
-(`sim.collector.episode_seed`: the benchmark's 20 are the first 20 of them). Each run keeps its
+(`sim.collector.episode_seed`: a 20-episode grid's are the first 20 of them). Each run keeps its
 results in <run>/eval_<episodes>.jsonl (resumable: a policy evaluated once is not run again).
 Writes benchmarks/results/rlif_<grid>/eval<episodes>.md (the table, `report`) and
 eval<episodes>.jsonl (every evaluation, for the record).
@@ -52,14 +52,6 @@ def policy_fingerprint(directory: str) -> str:
     with open(path, 'rb') as f:
       digest.update(f.read())
   return digest.hexdigest()
-
-
-def finished_records(run: str) -> list[dict]:
-  """The run's round records (results.jsonl), without a last line another process is still
-  writing."""
-  with open(os.path.join(run, 'results.jsonl')) as f:
-    lines = f.read().split('\n')
-  return [json.loads(line) for line in lines[:-1] if line.strip()]
 
 
 def _mean_std(values) -> str:
@@ -134,20 +126,15 @@ def report(rows: list[dict], episodes: int, baseline: str = 'rlif_value') -> str
   return '\n'.join(lines) + '\n'
 
 
-def evaluate_run(run: str, episodes: int, shared: dict,
+def evaluate_run(run: str, records: list[dict], episodes: int, shared: dict,
                  log=functools.partial(print, flush=True)) -> list[dict]:
-  """The run's policies of `rounds_to_evaluate` on `episodes` episodes each; cached in
-  <run>/eval_<episodes>.jsonl, and in `shared` by (fingerprint, seed) for identical policies of
-  other runs. [] for a run whose rounds are not all done."""
+  """The run's policies of `rounds_to_evaluate` on `episodes` episodes each; `records` are its
+  round records (results.jsonl). Cached in <run>/eval_<episodes>.jsonl, and in `shared` by
+  (task, fingerprint, seed) for identical policies of other runs."""
   from sim import loop
   from sim import collector
   from sim import tasks as tasks_lib
-  records = finished_records(run)
-  if not records:
-    return []
   final_round = max(r['round'] for r in records)
-  if final_round < 1:
-    return []
   first = records[0]
   task = tasks_lib.get_task(first['task'])
   cache = os.path.join(run, f'eval_{episodes}.jsonl')
@@ -184,24 +171,21 @@ def main():
   parser.add_argument('--root', default=None, help='grids\' runs (default ~/rlif_runs/benchmark)')
   parser.add_argument('--threads', type=int, default=0, help='TensorFlow threads (0: all cores)')
   args = parser.parse_args()
-  if args.threads:  # read by TensorFlow when it starts, so before any TF import
-    for name in ('TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'OMP_NUM_THREADS'):
-      os.environ[name] = str(args.threads)
+  from benchmarks import rlif_benchmark
+  os.environ.update(rlif_benchmark.thread_environment(args.threads))  # before any TF import
   from sim import loop
-  base = os.path.join(args.root or os.path.join(loop.RUNS_ROOT, 'benchmark'), args.grid)
+  root = args.root or os.path.join(loop.RUNS_ROOT, 'benchmark')
   wanted = set(filter(None, args.methods.split(',')))
+  runs: dict = {}
+  for record in rlif_benchmark.load_rows(root, args.grid):
+    runs.setdefault((record['level'], record['method'], record['seed']), []).append(record)
   rows, shared = [], {}
-  for level_dir in sorted(d for d in os.listdir(base) if d.startswith('level')):
-    for name in sorted(os.listdir(os.path.join(base, level_dir))):
-      method = name.rsplit('-s', 1)[0]
-      run = os.path.join(base, level_dir, name)
-      if (wanted and method not in wanted) or not os.path.exists(
-          os.path.join(run, 'results.jsonl')):
-        continue
-      if max((r['round'] for r in finished_records(run)), default=-1) != args.rounds:
-        continue
-      rows += [dict(row, level=level_dir[len('level'):], method=method)
-               for row in evaluate_run(run, args.episodes, shared)]
+  for (level, method, seed), records in sorted(runs.items()):
+    if (wanted and method not in wanted) or max(r['round'] for r in records) != args.rounds:
+      continue
+    run = rlif_benchmark.run_dir(root, args.grid, level, method, seed)
+    rows += [dict(row, level=level, method=method)
+             for row in evaluate_run(run, records, args.episodes, shared)]
   out_dir = os.path.join(REPO, 'benchmarks', 'results', f'rlif_{args.grid}')
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, f'eval{args.episodes}.jsonl'), 'w') as f:

@@ -144,6 +144,15 @@ def run_dir(root, task, level, method, seed):
   return os.path.join(root, task, f'level{level}', f'{method}-s{seed}')
 
 
+def thread_environment(threads: int) -> dict:
+  """The environment that limits TensorFlow (and oneDNN's OpenMP) to `threads` threads; {} for
+  0 (all cores). Read when TensorFlow starts: set it before any TF import, or on a child."""
+  if not threads:
+    return {}
+  return {name: str(threads)
+          for name in ('TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'OMP_NUM_THREADS')}
+
+
 def load_rows(root, task):
   rows = []
   base = os.path.join(root, task)
@@ -554,9 +563,7 @@ def main():
                            'processes on two cores, 1 each: collection and evaluation are '
                            'single-threaded, so one process alone leaves a core idle')
   args = parser.parse_args()
-  if args.threads:  # read by TensorFlow and oneDNN when they start, so before any TF import
-    for name in ('TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'OMP_NUM_THREADS'):
-      os.environ[name] = str(args.threads)
+  os.environ.update(thread_environment(args.threads))  # before any TF import
   grid = grid_name(args.task, args.degradation, args.tag)
   from sim import experts as experts_lib
   from sim import loop

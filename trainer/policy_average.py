@@ -39,10 +39,6 @@ class PolicyAverage(tf.Module):
     self.network.create_variables(online.input_tensor_spec)
     self.reset()
 
-  @property
-  def decay(self) -> float:
-    return self._decay
-
   def reset(self) -> None:
     """The average := the online weights (after a warm start or a copy into the actor)."""
     for average, online in zip(self.network.variables, self._online.variables):

@@ -280,3 +280,9 @@ def test_the_report_says_how_many_evaluation_episodes_its_rows_ran():
       'seed\'s number has a standard error of about 5-11 points at most')
   assert bench.evaluation_sentence([{'eval': {'success_rate': 0.5}}]) == (
       'evaluation episodes not recorded')
+
+
+def test_thread_environment_limits_tensorflow_and_openmp_or_leaves_all_cores():
+  assert bench.thread_environment(0) == {}
+  assert bench.thread_environment(1) == {'TF_NUM_INTRAOP_THREADS': '1',
+                                         'TF_NUM_INTEROP_THREADS': '1', 'OMP_NUM_THREADS': '1'}
