@@ -58,8 +58,9 @@ DEFAULT_LEARNER = 'rlif'
 # batch drawn from prior data (RLPD's symmetric sampling; the loop's default 0.5), and the BC
 # updates that start the actor before RL (trainer/warm_start.py; default 0: none), and whether
 # the policy's proposals that takeovers refused join the online pool (trainer/pairing.py
-# `refused_proposals`; default false).
-LOOP_SETTINGS = ('prior_fraction', 'actor_warm_start', 'refused_proposals')
+# `refused_proposals`; default false), and how many logged steps each TD target sums before it
+# bootstraps (trainer/pairing.py `multi_step`; default 1).
+LOOP_SETTINGS = ('prior_fraction', 'actor_warm_start', 'refused_proposals', 'n_step')
 DEFAULT_PRIOR_FRACTION = 0.5
 
 

@@ -53,6 +53,54 @@ def episode_transitions(steps: dict) -> dict:
   }
 
 
+def multi_step(transitions: dict, episode_sizes, n: int, gamma: float) -> dict:
+  """One-step transitions (consecutive within each episode, episodes back to back, sizes
+  `episode_sizes`) as n-step transitions for a TD target r + gamma * discount * Q(s', a'):
+
+    reward_t   = sum_{k<m} gamma^k (prod_{j<k} d_t+j) r_t+k
+    discount_t = gamma^(m-1) prod_{k<m} d_t+k
+    next_observation_t = next_observation_t+m-1
+
+  with m = min(n, the steps left in t's episode): the window never crosses an episode's end, and
+  a terminal transition (d = 0) ends it (nothing after it is counted, nothing bootstrapped).
+  Folding gamma^(m-1) into the discount keeps the learner's target as it is. The observation,
+  action and flags stay the one-step transition's. n = 1 returns `transitions` unchanged.
+  The logged actions after t are the behaviour's, so the sum rates the logged continuation (the
+  policy's own, or the human's after a takeover), not the learner's: the usual n-step bias,
+  traded for rewards that reach back n steps per update instead of one.
+  """
+  if n < 1:
+    raise ValueError(f'n-step returns need n >= 1, got {n}')
+  if n == 1:
+    return transitions
+  sizes = np.asarray(episode_sizes, np.int64)
+  total = size(transitions)
+  if int(sizes.sum()) != total:
+    raise ValueError(f'episode sizes sum to {int(sizes.sum())}, but there are {total} '
+                     'transitions')
+  reward = transitions['reward'].astype(np.float64)
+  step_discount = transitions['discount'].astype(np.float64)
+  index = np.arange(total)
+  end = np.repeat(np.cumsum(sizes), sizes)  # one past each transition's episode's last
+  summed = np.zeros(total)
+  bootstrap = np.zeros(total)
+  scale = np.ones(total)  # gamma^k prod_{j<k} d_t+j
+  last = index.copy()
+  for k in range(n):
+    at = index + k
+    live = at < end
+    t, at = index[live], at[live]
+    summed[t] += scale[t] * reward[at]
+    bootstrap[t] = scale[t] * step_discount[at]
+    last[t] = at
+    scale[t] *= gamma * step_discount[at]
+  out = dict(transitions)
+  out['reward'] = summed.astype(np.float32)
+  out['discount'] = bootstrap.astype(np.float32)
+  out['next_observation'] = _observations(transitions['next_observation'], last)
+  return out
+
+
 def refused_proposals(steps: dict) -> dict:
   """The policy's proposals that a takeover refused, as transitions the critic learns from.
 

@@ -239,6 +239,11 @@ class RlpdAgent(transition_agent.TransitionAgent):
   def critic_updates_per_step(self) -> int:
     return self._critic_updates_per_step
 
+  @property
+  def gamma(self) -> float:
+    """The TD target's discount per step (n-step data fold its powers into `discount`)."""
+    return self._gamma
+
   # ------------------------------------------------------------------------------------------
   # Losses. `seed` is a [2] int tensor for the stateless draws; None draws one from the agent.
 

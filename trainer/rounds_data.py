@@ -25,6 +25,9 @@ class RoundData:
   transitions: dict  # pairing.FIELDS -> arrays
   episodes: int
   refused: dict  # the proposals its takeovers refused (pairing.refused_proposals), pairing.FIELDS
+  # Transitions per episode, in order: `transitions` holds each episode's back to back.
+  episode_sizes: np.ndarray = dataclasses.field(
+      default_factory=lambda: np.zeros((0,), np.int64))
 
   @property
   def intervention_rate(self) -> float:
@@ -119,7 +122,7 @@ class RlifDataset:
     if split not in builder.info.splits:
       raise DatasetError(f'{self.version_dir}: round {round_index} is not committed (rounds: '
                          f'{self.rounds()})')
-    parts, refused, episodes = [], [], 0
+    parts, refused = [], []
     if builder.info.splits[split].num_examples == 0:
       none = pairing.empty(self.observation_spec, self.action_dim)
       return RoundData(round_index, none, 0, none)
@@ -139,9 +142,9 @@ class RlifDataset:
                              f'{episode_id.decode()}: {field} holds NaN/inf')
       parts.append(pairing.episode_transitions(steps))
       refused.append(pairing.refused_proposals(steps))
-      episodes += 1
-    return RoundData(round_index, pairing.concatenate(parts), episodes,
-                     pairing.concatenate(refused))
+    return RoundData(round_index, pairing.concatenate(parts), len(parts),
+                     pairing.concatenate(refused),
+                     np.array([pairing.size(part) for part in parts], np.int64))
 
 
 def _checked_for_finite(steps: dict) -> list:

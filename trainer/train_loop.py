@@ -100,6 +100,14 @@ class TrainLoop:
     self.agent = entry.make_agent(self.data.observation_spec, self.data.action_dim,
                                   seed=config.seed, **agent_settings)
     self.updates_per_call = int(getattr(self.agent, 'critic_updates_per_step', 1))
+    # n-step TD data (pairing.multi_step): a setting of the RL learners, whose agents' gamma the
+    # sums use.
+    self.n_step = int(loop_settings.get('n_step', 1))
+    if self.n_step < 1:
+      raise ValueError(f'n_step must be >= 1, got {self.n_step}')
+    if self.n_step > 1 and self.data_rule != 'rl':
+      raise ValueError(f'n_step = {self.n_step} is a setting of the RL learners; learner '
+                       f'{config.learner!r} does not learn from rewards')
     self.replay = replay_lib.MixedReplay(self.data.observation_spec, self.data.action_dim,
                                          self.prior_fraction, seed=config.seed)
     self.schedule = Schedule()
@@ -120,8 +128,11 @@ class TrainLoop:
       data = self.data.load_round(r)
       is_prior = r in self.config.prior_rounds
       refused = data.refused if self.refused_proposals else None
-      for transitions, into_prior in route_round(self.data_rule, data.transitions, is_prior,
-                                                 refused):
+      transitions = data.transitions
+      if self.n_step > 1:
+        transitions = pairing.multi_step(transitions, data.episode_sizes, self.n_step,
+                                         self.agent.gamma)
+      for transitions, into_prior in route_round(self.data_rule, transitions, is_prior, refused):
         self.replay.add(transitions, prior=into_prior)
       self.round_stats[r] = {'episodes': data.episodes,
                              'transitions': pairing.size(data.transitions),

@@ -145,3 +145,40 @@ def test_refused_proposals_are_terminal_penalties_at_each_takeover_state():
                                  interventions=flags, policy_actions=None, terminated=False,
                                  metadata={'episode_id': 'e'}, source='e'))[0].steps
   assert pairing.size(pairing.refused_proposals(no_log)) == 0
+
+
+def test_multi_step_sums_rewards_inside_each_episode_and_folds_gamma_into_the_discount():
+  # Episode a: 4 transitions, truncated, takeovers at steps 2 and 4 (rewards -1 on transitions
+  # 1 and 3); episode b: 2 transitions ending in a true terminal state.
+  a = pairing.episode_transitions(rlds_steps(4, False, [False, False, True, False, True]))
+  b = pairing.episode_transitions(rlds_steps(2, True, offset=100.0))
+  np.testing.assert_array_equal(a['reward'], [0, -1, 0, -1])
+  both = pairing.concatenate([a, b])
+  out = pairing.multi_step(both, [4, 2], n=2, gamma=0.5)
+  # By hand, m = min(2, steps left in the episode):
+  #   a0: 0 + 0.5 * -1 = -0.5, discount 0.5, s' = s2;  a1: -1 + 0.5 * 0 = -1, 0.5, s3
+  #   a2: 0 + 0.5 * -1 = -0.5, 0.5, s4;                a3 (last of a, m = 1): -1, 1, s4
+  #   b0: 0 + 0, discount 0.5 * 0 (into the terminal state) = 0;  b1 (m = 1): 0, 0
+  np.testing.assert_allclose(out['reward'], [-0.5, -1, -0.5, -1, 0, 0])
+  np.testing.assert_allclose(out['discount'], [0.5, 0.5, 0.5, 1, 0, 0])
+  np.testing.assert_array_equal(out['next_observation'][:, 0], [2, 3, 4, 4, 102, 102])
+  # What the transition is stays the one-step one's.
+  np.testing.assert_array_equal(out['observation'], both['observation'])
+  np.testing.assert_array_equal(out['is_intervention'], both['is_intervention'])
+
+
+def test_multi_step_with_a_window_past_every_episode_end_is_the_discounted_return():
+  a = pairing.episode_transitions(rlds_steps(5, True, [False, True, False, False, True, False]))
+  out = pairing.multi_step(a, [5], n=50, gamma=0.9)
+  # Rewards -1 on transitions 0 and 3; the episode ends terminal, so nothing bootstraps.
+  np.testing.assert_allclose(out['reward'], [-1 - 0.9 ** 3, -0.9 ** 2, -0.9, -1, 0], rtol=1e-6)
+  np.testing.assert_array_equal(out['discount'], np.zeros(5))
+
+
+def test_multi_step_of_one_is_the_data_and_bad_sizes_are_refused():
+  a = pairing.episode_transitions(rlds_steps(3, False))
+  assert pairing.multi_step(a, [3], n=1, gamma=0.99) is a
+  with pytest.raises(ValueError, match='sum to 2, but there are 3'):
+    pairing.multi_step(a, [2], n=3, gamma=0.99)
+  with pytest.raises(ValueError, match='n >= 1'):
+    pairing.multi_step(a, [3], n=0, gamma=0.99)

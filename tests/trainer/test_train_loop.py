@@ -163,6 +163,32 @@ def test_refused_proposals_join_the_online_pool_only_when_the_settings_ask(raw_l
                                   'bc_actions': 'demonstrated'}).refused_proposals
 
 
+def test_n_step_settings_give_the_rl_pools_n_step_targets_and_baselines_refuse_them(
+    raw_logs, tmp_path):
+  data_dir = str(tmp_path / 'data')
+  write(raw_logs, data_dir, 0, demos=True, num_npz=3, num_streamed=0)
+  write(raw_logs, data_dir, 1)
+  trainer = loop(tmp_path, settings={**TINY, 'n_step': 5, 'gamma': 0.9}, num_steps=2)
+  trainer.run()
+  one_step = rounds_data.RlifDataset(data_dir, 'ds').load_round(1)
+  pool = trainer.replay._tensors['online']
+  np.testing.assert_array_equal(pool.observation.numpy(), one_step.transitions['observation'])
+  # Each -1 also reaches the 4 transitions before it in its episode, discounted by 0.9; the
+  # round's 7 episodes are 20 transitions each, some ending in a terminal state (discount 0).
+  r = one_step.transitions['reward'].reshape(7, 20)
+  expected = [[sum(0.9 ** k * row[t + k] for k in range(min(5, 20 - t))) for t in range(20)]
+              for row in r]
+  assert (r < 0).sum() >= 7
+  np.testing.assert_allclose(pool.reward.numpy(), np.ravel(expected), rtol=1e-6)
+  d = one_step.transitions['discount'].reshape(7, 20)
+  assert 0 < (d == 0).sum() < 7
+  discount = [[0.9 ** (min(5, 20 - t) - 1) * np.prod(row[t:t + 5]) for t in range(20)]
+              for row in d]
+  np.testing.assert_allclose(pool.discount.numpy(), np.ravel(discount), rtol=1e-6)
+  with pytest.raises(ValueError, match='setting of the RL learners'):
+    loop(tmp_path, learner='bc', settings={'actor_hidden': [16, 16], 'n_step': 3})
+
+
 def test_prior_fraction_comes_from_the_flag_else_the_settings_file_else_half(raw_logs, tmp_path):
   write(raw_logs, str(tmp_path / 'data'), 0, demos=True)
   assert loop(tmp_path, settings={**TINY, 'prior_fraction': 0.75}).prior_fraction == 0.75
