@@ -63,15 +63,16 @@ def main(argv=None) -> None:
            f'--variants {args.variants} --updates {args.updates} --round {args.round}` '
            f'({time.strftime("%Y-%m-%d %H:%M")})', '',
            '| variant | minutes | dQ_ref | dQ learned | rank | agree | onsets exp better: ref / '
-           'learned | gain by Q_ref | gain by learner | learner abs Q | BC pull |',
-           '|---|---|---|---|---|---|---|---|---|---|---|']
+           'learned | gain by Q_ref | gain by learner | learner abs Q | Q / return | BC pull |',
+           '|---|---|---|---|---|---|---|---|---|---|---|---|']
   for variant in args.variants.split(','):
     label = 'rlif_value' + ('' if variant == 'default' else '+' + variant)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory() as scratch:
       agent, bc_weight = retrain(run, label, args.updates, scratch, log=lambda m: None)
+      returns = grid_runs.policy_step_returns(run.directory, args.round, agent.gamma)
       row = critic_ranking.measure(agent, bc_weight, run.q_ref, run.expert, observations,
-                                   proposals, onsets)
+                                   proposals, onsets, returns)
     lines.append(f'| {variant} | {(time.perf_counter() - start) / 60:.1f} | '
                  + critic_ranking.row_cells(row) + ' |')
     print(lines[-1], flush=True)

@@ -86,7 +86,8 @@ def _q(values) -> str:
   return f'{p[0]:.3f} / {p[1]:.3f} / {p[2]:.3f}'
 
 
-def measure(agent, bc_weight, q_ref, clean_expert, observations, proposals, onsets) -> dict:
+def measure(agent, bc_weight, q_ref, clean_expert, observations, proposals, onsets,
+            returns) -> dict:
   from sim import experts
   a_exp = experts.executed_actions(clean_expert, observations)
   a_new = deployed_actions(agent, observations)
@@ -101,6 +102,7 @@ def measure(agent, bc_weight, q_ref, clean_expert, observations, proposals, onse
          'spearman': spearman(d_learned, d_ref), 'agreement': agreement(d_learned, d_ref),
          'gain_ref': _q(gain_ref), 'gain_learned': _q(gain_learned),
          'q_abs': float(np.mean(np.abs(q_pi))),
+         'q_mean': float(np.mean(q_pi)), 'logged_return': float(np.mean(returns)),
          'bc_pull': _q(bc_weight * np.sum(np.square(a_new - proposals), axis=-1))}
   if onsets.any():
     row['onset_learned_exp_better'] = float(np.mean(d_learned[onsets] > 0))
@@ -114,7 +116,8 @@ def row_cells(row: dict) -> str:
                 f"{100 * row['onset_learned_exp_better']:.0f}%" if row['onsets'] else '-')
   return (f"{row['dq_ref']} | {row['dq_learned']} | {row['spearman']:.2f} | "
           f"{100 * row['agreement']:.0f}% | {onset_cell} | {row['gain_ref']} | "
-          f"{row['gain_learned']} | {row['q_abs']:.3f} | {row['bc_pull']}")
+          f"{row['gain_learned']} | {row['q_abs']:.3f} | {row['q_mean']:.2f} / "
+          f"{row['logged_return']:.2f} | {row['bc_pull']}")
 
 
 def main(argv=None) -> None:
@@ -135,18 +138,21 @@ def main(argv=None) -> None:
            'of the pairs Q_ref orders clearly (|dQ_ref| above its median) that the learner '
            'orders the same way. Onsets: the steps before a takeover (the -1s); "exp better" = '
            'share where dQ > 0. Gain = Q(a_new) - Q(a_pi), a_new = the final actor\'s deployed '
-           'action. |Q| = the learner\'s mean |Q(a_pi)|; BC pull = bc_weight * |a_new - '
-           'a_pi|^2.', '',
+           'action. |Q| = the learner\'s mean |Q(a_pi)|; Q / return = its mean Q(a_pi) beside the '
+           'mean discounted return the logged continuation earned from those steps (what a '
+           'converged critic of the behaviour would be near; grid_runs.policy_step_returns); '
+           'BC pull = bc_weight * |a_new - a_pi|^2.', '',
            '| run | steps | onsets | dQ_ref | dQ learned | rank | agree | onsets exp better: '
-           'ref / learned | gain by Q_ref | gain by learner | learner abs Q | BC pull |',
-           '|---|---|---|---|---|---|---|---|---|---|---|---|']
+           'ref / learned | gain by Q_ref | gain by learner | learner abs Q | Q / return | BC pull |',
+           '|---|---|---|---|---|---|---|---|---|---|---|---|---|']
   grid = grid_runs.GridReader(args.root, args.grid, args.expert_dir)
   for run in args.runs.split(','):
     opened = grid.open(run)
     agent, bc_weight, checkpoint = load_learner(opened.directory, opened.label, opened.task)
     observations, proposals, onsets = grid_runs.policy_steps(opened.directory, args.round)
+    returns = grid_runs.policy_step_returns(opened.directory, args.round, agent.gamma)
     row = measure(agent, bc_weight, opened.q_ref, opened.expert, observations, proposals,
-                  onsets)
+                  onsets, returns)
     lines.append(f"| {run} ({os.path.basename(checkpoint)}) | {row['steps']} | {row['onsets']} "
                  f"| {row_cells(row)} |")
     print(lines[-1], flush=True)

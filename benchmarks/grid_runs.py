@@ -17,22 +17,46 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXPERT_DIR = os.path.join(REPO, '..', 'shared', 'experts', 'adroit')
 
 
+def _raw_episodes(run_dir: str, round_index: int):
+  """(control flags [T], the npz episode) of each raw episode of one round, in file order."""
+  paths = sorted(glob.glob(os.path.join(run_dir, 'raw', f'round_{round_index}', '*.npz')))
+  if not paths:
+    raise FileNotFoundError(f'no raw episodes of round {round_index} in {run_dir}')
+  for path in paths:
+    with np.load(path) as episode:
+      yield episode['interventions'].astype(bool), episode
+
+
 def policy_steps(run_dir: str, round_index: int):
   """Of one raw round of a run, at the steps the policy controlled: (observations [N, D], the
   policy's proposals [N, A], onsets [N]), onset = the next step is a takeover's first (the
   policy's step that got the -1)."""
   observations, proposals, onsets = [], [], []
-  for path in sorted(glob.glob(os.path.join(run_dir, 'raw', f'round_{round_index}', '*.npz'))):
-    with np.load(path) as episode:
-      taken = episode['interventions'].astype(bool)
-      free = ~taken
-      observations.append(episode['observations'][:len(free)][free])
-      proposals.append(episode['policy_actions'][free])
-      onsets.append((free & np.append(taken[1:], False))[free])
-  if not observations:
-    raise FileNotFoundError(f'no raw episodes of round {round_index} in {run_dir}')
+  for taken, episode in _raw_episodes(run_dir, round_index):
+    free = ~taken
+    observations.append(episode['observations'][:len(free)][free])
+    proposals.append(episode['policy_actions'][free])
+    onsets.append((free & np.append(taken[1:], False))[free])
   return (np.concatenate(observations).astype(np.float64), np.concatenate(proposals),
           np.concatenate(onsets))
+
+
+def policy_step_returns(run_dir: str, round_index: int, gamma: float) -> np.ndarray:
+  """[N] at the same steps as `policy_steps`: the discounted sum of the takeover rewards
+  (pipeline.relabel's rule) from each step to its episode's end, what the logged continuation
+  earned; a critic of the behaviour that has converged would be near it."""
+  from pipeline import relabel
+  returns = []
+  for taken, _ in _raw_episodes(run_dir, round_index):
+    flags = np.append(taken, False)  # [T + 1]: the final observation starts no takeover
+    rewards = relabel.intervention_rewards(flags).astype(np.float64)
+    to_go = np.zeros(len(rewards))
+    running = 0.0
+    for t in range(len(rewards) - 1, -1, -1):
+      running = rewards[t] + gamma * running
+      to_go[t] = running
+    returns.append(to_go[~taken])
+  return np.concatenate(returns)
 
 
 @dataclasses.dataclass

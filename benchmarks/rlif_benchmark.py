@@ -88,6 +88,7 @@ VARIANTS = {
     'nstep5': _learner(n_step=5),
     'nstep10': _learner(n_step=10),
     'nstep20': _learner(n_step=20),
+    'nstep50': _learner(n_step=50),
     # Critic warm-up before the actor moves (train calls).
     'warmup0': _learner(actor_update_after=0),
     'warmup2000': _learner(actor_update_after=2000),

@@ -30,6 +30,12 @@ def test_policy_steps_are_the_steps_the_policy_controlled(tmp_path):
   np.testing.assert_array_equal(np.flatnonzero(onsets[:len(first)]),
                                 [np.flatnonzero(~taken).tolist().index(t)
                                  for t in expected_onsets])
+  # The return from each of those steps: -0.5^(k - t) for every onset k >= t in the episode.
+  returns = grid_runs.policy_step_returns(str(tmp_path), 1, gamma=0.5)
+  assert returns.shape == (controlled,)
+  by_hand = [-sum(0.5 ** (k - t) for k in expected_onsets if k >= t)
+             for t in np.flatnonzero(~taken)]
+  np.testing.assert_allclose(returns[:len(first)], by_hand)
 
 
 def test_row_learner_is_the_benchmark_rows_learner():
