@@ -85,7 +85,6 @@ VARIANTS = {
     'g8': _learner(critic_updates_per_step=8),    # 2 per env step
     'g20': _learner(critic_updates_per_step=20),  # 5 per env step (the paper's)
     # n-step TD targets (trainer/pairing.py multi_step): a -1 reaches n steps back per update.
-    'nstep5': _learner(n_step=5),
     'nstep10': _learner(n_step=10),
     'nstep20': _learner(n_step=20),
     'nstep50': _learner(n_step=50),

@@ -107,6 +107,12 @@ def test_dict_observations_pair_field_by_field_and_images_stay_uint8():
   kept = pairing.select(both, both['is_intervention'])
   np.testing.assert_array_equal(kept['observation']['camera'][:, 0, 0, 0], [1, 2, 1, 2])
   np.testing.assert_array_equal(kept['next_observation']['state'][:, 0], [2, 3, 2, 3])
+  # n-step next observations are picked field by field too, within each copy of the episode.
+  three = pairing.multi_step(both, [4, 4], n=3, gamma=0.5)
+  assert three['next_observation']['camera'].dtype == np.uint8
+  np.testing.assert_array_equal(three['next_observation']['camera'][:, 0, 0, 0],
+                                [3, 4, 4, 4] * 2)
+  np.testing.assert_array_equal(three['next_observation']['state'][:, 0], [3, 4, 4, 4] * 2)
 
   empty = pairing.episode_transitions({k: v[:1] if not isinstance(v, dict) else
                                        {n: f[:1] for n, f in v.items()}
