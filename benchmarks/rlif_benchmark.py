@@ -414,6 +414,12 @@ def ablations(runs) -> list[str]:
                      and (level, base, s) in runs)
       if not seeds:
         continue
+      counts = {_eval_episodes(runs[(level, m, s)]) for s in seeds for m in (label, partner(s))}
+      if len(counts) > 1:  # 20 and 100 evaluation episodes are different samples of starts
+        lines.append(f'| ~{level}% | {label} | {", ".join(map(str, seeds))} | - | - | - | - | '
+                     f'not paired: evaluated on {" and ".join(map(str, sorted(counts)))} '
+                     'episodes (benchmarks/reevaluate.py pairs them on 100) |')
+        continue
       pairs = [_at_equal_steps([sorted(runs[(level, m, s)], key=lambda x: x['round'])
                                 for m in (label, partner(s))]) for s in seeds]
       final = [[100 * run[-1]['eval']['success_rate'] for run in pair] for pair in pairs]
@@ -440,6 +446,11 @@ def ablations(runs) -> list[str]:
           '| expert level | variant | seeds | variant | method as it ships | difference | '
           'variant ahead | initial BC policies |',
           '|---|---|---|---|---|---|---|---|'] + lines
+
+
+def _eval_episodes(run):
+  """How many episodes a run's rounds were evaluated on (None: not recorded)."""
+  return min(run, key=lambda row: row['round'])['eval'].get('episodes')
 
 
 def _initial(run):

@@ -210,6 +210,20 @@ def test_ablations_compare_a_run_still_going_at_its_partners_env_steps():
   assert row == '| ~40% | rlif_value+rounds4x | 0 | 60 | 90 | -30 | 0 of 1 | same |'
 
 
+def test_ablations_do_not_pair_runs_evaluated_on_different_episode_counts():
+  def run(successes, episodes):
+    return [{'round': i, 'env_steps': i * 4000,
+             'eval': {'success_rate': x, 'episodes': episodes}} for i, x in enumerate(successes)]
+  runs = {('40', 'rlif_value+nstep20', 0): run([0.67, 0.62], 100),
+          ('40', 'rlif_value', 0): run([0.7, 0.7], 20),
+          ('40', 'rlif_value+g4', 0): run([0.7, 0.9], 20)}
+  rows = [line for line in bench.ablations(runs) if line.startswith('| ~40%')]
+  assert rows == [
+      '| ~40% | rlif_value+g4 | 0 | 90 | 70 | +20 | 1 of 1 | same |',
+      '| ~40% | rlif_value+nstep20 | 0 | - | - | - | - | not paired: evaluated on 20 and 100 '
+      'episodes (benchmarks/reevaluate.py pairs them on 100) |']
+
+
 def test_a_row_another_process_is_still_writing_is_left_out(tmp_path):
   _write_run(str(tmp_path), 'pen', '40', 'rlif_value', 0, [0.3, 0.5])
   path = os.path.join(bench.run_dir(str(tmp_path), 'pen', '40', 'rlif_value', 0), 'results.jsonl')
