@@ -23,11 +23,13 @@ class DatasetError(Exception):
 class RoundData:
   round_index: int
   transitions: dict  # pairing.FIELDS -> arrays
-  episodes: int
   refused: dict  # the proposals its takeovers refused (pairing.refused_proposals), pairing.FIELDS
   # Transitions per episode, in order: `transitions` holds each episode's back to back.
-  episode_sizes: np.ndarray = dataclasses.field(
-      default_factory=lambda: np.zeros((0,), np.int64))
+  episode_sizes: np.ndarray
+
+  @property
+  def episodes(self) -> int:
+    return len(self.episode_sizes)
 
   @property
   def intervention_rate(self) -> float:
@@ -125,7 +127,7 @@ class RlifDataset:
     parts, refused = [], []
     if builder.info.splits[split].num_examples == 0:
       none = pairing.empty(self.observation_spec, self.action_dim)
-      return RoundData(round_index, none, 0, none)
+      return RoundData(round_index, none, none, np.zeros((0,), np.int64))
     ds = builder.as_dataset(split=split, shuffle_files=False)
     ds = ds.map(lambda ep: (ep[sc.EPISODE_METADATA][sc.EPISODE_ID],
                             tf.data.Dataset.get_single_element(ep[sc.STEPS].batch(1 << 20))),
@@ -142,8 +144,7 @@ class RlifDataset:
                              f'{episode_id.decode()}: {field} holds NaN/inf')
       parts.append(pairing.episode_transitions(steps))
       refused.append(pairing.refused_proposals(steps))
-    return RoundData(round_index, pairing.concatenate(parts), len(parts),
-                     pairing.concatenate(refused),
+    return RoundData(round_index, pairing.concatenate(parts), pairing.concatenate(refused),
                      np.array([pairing.size(part) for part in parts], np.int64))
 
 
