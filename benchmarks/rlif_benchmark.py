@@ -62,6 +62,9 @@ VARIANTS = {
     # The behaviour term on demonstrated actions only (prior data, human-controlled steps).
     'bc_demo': _learner(bc_actions='demonstrated'),
     'bc_all': _learner(bc_actions='all'),
+    # The term on demonstrated actions and on the policy's own actions that no takeover followed
+    # within N steps (trainer/pairing.py `accepted`).
+    'accepted5': _learner(bc_actions='demonstrated', accepted_window=5),
     # The policy's refused proposals as terminal -1 transitions at the takeover state.
     'refused': _learner(refused_proposals=True),
     'bc0.2': _learner(bc_weight=0.2),

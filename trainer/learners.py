@@ -59,8 +59,11 @@ DEFAULT_LEARNER = 'rlif'
 # updates that start the actor before RL (trainer/warm_start.py; default 0: none), and whether
 # the policy's proposals that takeovers refused join the online pool (trainer/pairing.py
 # `refused_proposals`; default false), and how many logged steps each TD target sums before it
-# bootstraps (trainer/pairing.py `multi_step`; default 1).
-LOOP_SETTINGS = ('prior_fraction', 'actor_warm_start', 'refused_proposals', 'n_step')
+# bootstraps (trainer/pairing.py `multi_step`; default 1), and how many steps before a takeover
+# the policy's own actions count as corrected rather than accepted (trainer/pairing.py
+# `accepted`; default 0: none of the policy's actions are imitated as accepted).
+LOOP_SETTINGS = ('prior_fraction', 'actor_warm_start', 'refused_proposals', 'n_step',
+                 'accepted_window')
 DEFAULT_PRIOR_FRACTION = 0.5
 
 

@@ -73,11 +73,7 @@ def multi_step(transitions: dict, episode_sizes, n: int, gamma: float) -> dict:
     raise ValueError(f'n-step returns need n >= 1, got {n}')
   if n == 1:
     return transitions
-  sizes = np.asarray(episode_sizes, np.int64)
-  total = size(transitions)
-  if int(sizes.sum()) != total:
-    raise ValueError(f'episode sizes sum to {int(sizes.sum())}, but there are {total} '
-                     'transitions')
+  sizes, total = _episode_sizes(transitions, episode_sizes), size(transitions)
   reward = transitions['reward'].astype(np.float64)
   step_discount = transitions['discount'].astype(np.float64)
   index = np.arange(total)
@@ -99,6 +95,15 @@ def multi_step(transitions: dict, episode_sizes, n: int, gamma: float) -> dict:
   out['discount'] = bootstrap.astype(np.float32)
   out['next_observation'] = _observations(transitions['next_observation'], last)
   return out
+
+
+def _episode_sizes(transitions: dict, episode_sizes) -> np.ndarray:
+  """`episode_sizes` as int64, checked to cover the transitions exactly."""
+  sizes = np.asarray(episode_sizes, np.int64)
+  if int(sizes.sum()) != size(transitions):
+    raise ValueError(f'episode sizes sum to {int(sizes.sum())}, but there are '
+                     f'{size(transitions)} transitions')
+  return sizes
 
 
 def refused_proposals(steps: dict) -> dict:
@@ -175,11 +180,38 @@ def demonstrated(transitions: dict, is_prior: bool) -> np.ndarray:
   intervention round only the human-controlled steps (`is_intervention`) are. The policy's own
   actions there are logged too, including the ones that led to a takeover (reward -1): an
   imitation term over them would pull the actor toward what the human just corrected.
+  Where `transitions` hold an `accepted` array (`accepted`; the train loop adds it when its
+  `accepted_window` > 0), the policy's own actions it marks are imitated too.
   """
   n = size(transitions)
   if is_prior:
     return np.ones(n, np.float32)
-  return transitions['is_intervention'].astype(np.float32)
+  flags = transitions['is_intervention'].astype(bool)
+  if 'accepted' in transitions:
+    flags = flags | transitions['accepted'].astype(bool)
+  return flags.astype(np.float32)
+
+
+def accepted(transitions: dict, episode_sizes, window: int) -> np.ndarray:
+  """[N] bool: the policy's own actions that the operator let run, one-step transitions
+  (consecutive within each episode, episodes back to back, sizes `episode_sizes`).
+
+  A policy-controlled transition t is accepted when no transition in t, t+1, ..., t+window-1 of
+  its episode is penalised (reward < 0: under rule `rlif`, the policy transition into a
+  takeover's first step). The operator watched those actions and did not take over, which is
+  the intervention signal's own approval; the `window` actions before each takeover are the ones
+  it corrected. Human-controlled steps are never accepted here: they are demonstrations already.
+  A window past the episode's end sees no takeover there. Read the rewards before any n-step
+  sum (`multi_step` spreads a -1 over the steps before it).
+  """
+  if window < 1:
+    raise ValueError(f'the accepted window needs window >= 1, got {window}')
+  sizes, total = _episode_sizes(transitions, episode_sizes), size(transitions)
+  penalised = np.concatenate([[0], np.cumsum(transitions['reward'] < 0)])
+  index = np.arange(total)
+  stop = np.minimum(index + window, np.repeat(np.cumsum(sizes), sizes))
+  near_takeover = penalised[stop] - penalised[index] > 0
+  return ~transitions['is_intervention'].astype(bool) & ~near_takeover
 
 
 def expert_labelled(transitions: dict) -> dict:

@@ -92,6 +92,14 @@ class TrainLoop:
         and agent_settings.get('bc_actions', 'all') != 'demonstrated'):
       raise ValueError("refused_proposals = true needs bc_actions = 'demonstrated': the "
                        "behaviour term must not imitate the proposals the operator refused")
+    # The policy's own actions the operator let run, imitated beside the demonstrations
+    # (trainer/pairing.py `accepted`): only the 'demonstrated' term reads the flags.
+    self.accepted_window = int(loop_settings.get('accepted_window', 0))
+    if self.accepted_window < 0:
+      raise ValueError(f'accepted_window must be >= 0, got {self.accepted_window}')
+    if self.accepted_window and agent_settings.get('bc_actions', 'all') != 'demonstrated':
+      raise ValueError(f'accepted_window = {self.accepted_window} needs bc_actions = '
+                       "'demonstrated': with 'all' every logged action is imitated already")
     self._actor_hidden = agent_settings.get('actor_hidden')
     self._encoder_settings = agent_settings.get('encoder')
     # Set by a caller that gives the actor its start itself (sim.loop copies the run's shared
@@ -129,6 +137,9 @@ class TrainLoop:
       is_prior = r in self.config.prior_rounds
       refused = data.refused if self.refused_proposals else None
       transitions = data.transitions
+      if self.accepted_window and not is_prior:
+        transitions = dict(transitions, accepted=pairing.accepted(
+            transitions, data.episode_sizes, self.accepted_window))
       if self.n_step > 1:
         transitions = pairing.multi_step(transitions, data.episode_sizes, self.n_step,
                                          self.agent.gamma)

@@ -188,3 +188,38 @@ def test_multi_step_of_one_is_the_data_and_bad_sizes_are_refused():
     pairing.multi_step(a, [2], n=3, gamma=0.99)
   with pytest.raises(ValueError, match='n >= 1'):
     pairing.multi_step(a, [3], n=0, gamma=0.99)
+
+
+def test_accepted_leaves_out_the_window_before_each_takeover_inside_its_episode():
+  # Episode a: 6 transitions; the human holds the controls at steps 3 and 4, so transition 2
+  # (into step 3) carries the -1. Episode b: 3 policy transitions, no takeover.
+  a = pairing.episode_transitions(
+      rlds_steps(6, False, [False, False, False, True, True, False, False]))
+  b = pairing.episode_transitions(rlds_steps(3, False, [False] * 4, offset=100.0))
+  np.testing.assert_array_equal(a['reward'], [0, 0, -1, 0, 0, 0])
+  both = pairing.concatenate([a, b])
+  # Window 2: transitions 1 and 2 led into the takeover; 3 and 4 are the human's; a's last two
+  # and all of b (a window never reaches from a into b) were let run.
+  np.testing.assert_array_equal(pairing.accepted(both, [6, 3], window=2),
+                                [1, 0, 0, 0, 0, 1, 1, 1, 1])
+  # Window 1: only the penalised transition itself; window 10: all of a before the takeover.
+  np.testing.assert_array_equal(pairing.accepted(both, [6, 3], window=1),
+                                [1, 1, 0, 0, 0, 1, 1, 1, 1])
+  np.testing.assert_array_equal(pairing.accepted(both, [6, 3], window=10),
+                                [0, 0, 0, 0, 0, 1, 1, 1, 1])
+  with pytest.raises(ValueError, match='window >= 1'):
+    pairing.accepted(both, [6, 3], window=0)
+  with pytest.raises(ValueError, match='sum to 8, but there are 9'):
+    pairing.accepted(both, [6, 2], window=2)
+
+
+def test_demonstrated_adds_the_accepted_policy_actions_in_intervention_rounds():
+  transitions = {'reward': np.array([0, -1, 0, 0], np.float32),
+                 'is_intervention': np.array([False, False, True, False]),
+                 'accepted': np.array([True, False, False, True])}
+  np.testing.assert_array_equal(pairing.demonstrated(transitions, is_prior=False), [1, 0, 1, 1])
+  # Through an n-step sum the flags stay the one-step transitions'.
+  both = dict(pairing.episode_transitions(rlds_steps(4, False, [False, False, True, False, False])))
+  both['accepted'] = pairing.accepted(both, [4], window=1)
+  summed = pairing.multi_step(both, [4], n=3, gamma=0.9)
+  np.testing.assert_array_equal(pairing.demonstrated(summed, is_prior=False), [1, 0, 1, 1])

@@ -189,6 +189,32 @@ def test_n_step_settings_give_the_rl_pools_n_step_targets_and_baselines_refuse_t
     loop(tmp_path, learner='bc', settings={'actor_hidden': [16, 16], 'n_step': 3})
 
 
+def test_accepted_window_marks_the_policy_actions_no_takeover_followed(raw_logs, tmp_path):
+  data_dir = str(tmp_path / 'data')
+  write(raw_logs, data_dir, 0, demos=True, num_npz=3, num_streamed=0)
+  write(raw_logs, data_dir, 1)
+  settings = {**TINY, 'bc_weight': 0.4, 'bc_actions': 'demonstrated', 'accepted_window': 3,
+              'n_step': 2}
+  trainer = loop(tmp_path, settings=settings, num_steps=2)
+  trainer.run()
+  one_step = rounds_data.RlifDataset(data_dir, 'ds').load_round(1).transitions
+  # By hand, per episode of 20 transitions: the human's steps, and the policy's steps whose next
+  # 3 transitions of the episode (their own included) carry no -1 (read before the 2-step sums).
+  human = one_step['is_intervention'].reshape(7, 20)
+  penalised = (one_step['reward'] < 0).reshape(7, 20)
+  expected = [[human[e, t] or not penalised[e, t:t + 3].any() for t in range(20)]
+              for e in range(7)]
+  flags = trainer.replay._tensors['online'].demonstrated.numpy()
+  np.testing.assert_array_equal(flags, np.ravel(expected))
+  assert 0 < flags.sum() < 140 and flags.sum() > human.sum()
+  assert trainer.replay._tensors['prior'].demonstrated.numpy().all()
+  # With the term over every logged action the window means nothing: refused, as is a negative one.
+  with pytest.raises(ValueError, match="needs bc_actions = 'demonstrated'"):
+    loop(tmp_path, settings={**TINY, 'accepted_window': 3})
+  with pytest.raises(ValueError, match='accepted_window must be >= 0'):
+    loop(tmp_path, settings={**TINY, 'bc_actions': 'demonstrated', 'accepted_window': -1})
+
+
 def test_prior_fraction_comes_from_the_flag_else_the_settings_file_else_half(raw_logs, tmp_path):
   write(raw_logs, str(tmp_path / 'data'), 0, demos=True)
   assert loop(tmp_path, settings={**TINY, 'prior_fraction': 0.75}).prior_fraction == 0.75
