@@ -126,6 +126,33 @@ def report(rows: list[dict], episodes: int, baseline: str = 'rlif_value') -> str
   return '\n'.join(lines) + '\n'
 
 
+def restore_evaluations(root: str, grid: str, out_dir: str, episodes: int) -> list[str]:
+  """Writes each run's <run>/eval_<episodes>.jsonl back from the report's committed
+  eval<episodes>.jsonl where the run's folder has none (a new machine starts with no runs; with
+  `rlif_benchmark.restore_records` its records come back, not its policies), so a report
+  rewritten there keeps the rows evaluated before. Returns the runs restored."""
+  from benchmarks import rlif_benchmark
+  path = os.path.join(out_dir, f'eval{episodes}.jsonl')
+  if not os.path.exists(path):
+    return []
+  runs: dict = {}
+  with open(path) as f:
+    for row in map(json.loads, filter(str.strip, f)):
+      runs.setdefault((row['level'], row['method'], row['seed']), []).append(row)
+  restored = []
+  for (level, method, seed), rows in sorted(runs.items()):
+    run = rlif_benchmark.run_dir(root, grid, level, method, seed)
+    cache = os.path.join(run, f'eval_{episodes}.jsonl')
+    if not os.path.isdir(run) or os.path.exists(cache):
+      continue
+    with open(cache, 'w') as f:
+      for row in sorted(rows, key=lambda r: r['round']):
+        f.write(json.dumps({k: row[k] for k in ('round', 'success_rate', 'mean_return',
+                                                 'episodes')}) + '\n')
+    restored.append(os.path.relpath(run, root))
+  return restored
+
+
 def evaluate_run(run: str, records: list[dict], episodes: int, shared: dict,
                  log=functools.partial(print, flush=True)) -> list[dict]:
   """The run's policies of `rounds_to_evaluate` on `episodes` episodes each; `records` are its
@@ -176,6 +203,11 @@ def main():
   from sim import loop
   root = args.root or os.path.join(loop.RUNS_ROOT, 'benchmark')
   wanted = set(filter(None, args.methods.split(',')))
+  out_dir = os.path.join(REPO, 'benchmarks', 'results', f'rlif_{args.grid}')
+  # A new machine has none of the earlier runs: their records and evaluations come back from
+  # the committed report, so the rewritten one keeps them.
+  rlif_benchmark.restore_records(root, args.grid, out_dir)
+  restore_evaluations(root, args.grid, out_dir, args.episodes)
   runs: dict = {}
   for record in rlif_benchmark.load_rows(root, args.grid):
     runs.setdefault((record['level'], record['method'], record['seed']), []).append(record)
@@ -186,7 +218,6 @@ def main():
     run = rlif_benchmark.run_dir(root, args.grid, level, method, seed)
     rows += [dict(row, level=level, method=method)
              for row in evaluate_run(run, records, args.episodes, shared)]
-  out_dir = os.path.join(REPO, 'benchmarks', 'results', f'rlif_{args.grid}')
   os.makedirs(out_dir, exist_ok=True)
   with open(os.path.join(out_dir, f'eval{args.episodes}.jsonl'), 'w') as f:
     for row in rows:

@@ -44,3 +44,34 @@ def test_policies_with_the_same_weights_share_a_fingerprint(tmp_path):
     (tmp_path / name / 'variables' / 'variables.index').write_bytes(name.encode())
   a, b, c = (reevaluate.policy_fingerprint(str(tmp_path / n)) for n in 'abc')
   assert a == b and a != c
+
+
+def test_a_new_machine_keeps_the_evaluations_of_runs_it_does_not_have(tmp_path):
+  import json
+  from benchmarks import rlif_benchmark
+  out = tmp_path / 'results'
+  out.mkdir()
+  committed = (_rows('40', 'rlif_value', 0, {0: 0.70, 3: 0.80, 4: 0.60, 5: 0.70})
+               + _rows('40', 'bc', 1, {0: 0.50, 3: 0.55, 4: 0.60, 5: 0.65}))
+  for row in committed:
+    row.update(mean_return=1.0, episodes=100)
+  (out / 'eval100.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in committed))
+  root = str(tmp_path / 'runs')
+  # The records came back (rlif_benchmark.restore_records); bc's run holds its own evaluations.
+  for method, seed in (('rlif_value', 0), ('bc', 1)):
+    os.makedirs(rlif_benchmark.run_dir(root, 'pen', '40', method, seed))
+  own = os.path.join(rlif_benchmark.run_dir(root, 'pen', '40', 'bc', 1), 'eval_100.jsonl')
+  with open(own, 'w') as f:
+    f.write(json.dumps({'round': 0, 'success_rate': 0.9, 'mean_return': 2.0,
+                        'episodes': 100}) + '\n')
+  assert reevaluate.restore_evaluations(root, 'pen', str(out), 100) == [
+      os.path.join('pen', 'level40', 'rlif_value-s0')]
+  run = rlif_benchmark.run_dir(root, 'pen', '40', 'rlif_value', 0)
+  records = [{'round': r, 'seed': 0, 'task': 'pen'} for r in range(6)]
+  # Every policy it would evaluate is cached: nothing is loaded (the run has no policies).
+  rows = reevaluate.evaluate_run(run, records, 100, {}, log=None)
+  assert [(r['round'], r['success_rate']) for r in rows] == [(0, 0.7), (3, 0.8), (4, 0.6),
+                                                              (5, 0.7)]
+  with open(own) as f:  # a run's own evaluations are not overwritten
+    assert len(f.readlines()) == 1
+  assert reevaluate.restore_evaluations(root, 'pen', str(out), 100) == []
