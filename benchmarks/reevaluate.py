@@ -62,8 +62,11 @@ def _mean_std(values) -> str:
 
 def report(rows: list[dict], episodes: int, baseline: str = 'rlif_value') -> str:
   """rows: {'level', 'method', 'seed', 'round', 'final_round', 'success_rate'} -> markdown: per
-  level and method the final and last-3 success %, mean +- std over seeds; then each method
-  against `baseline`, paired by seed (only seeds both have)."""
+  level and method the initial, final and last-3 success %, mean +- std over seeds; then each
+  method against `baseline`, paired by seed (only seeds both have), with the difference of the
+  pair's initial policies: the runs of one seed share their initial policy where they trained it
+  on one machine, but a BC policy retrained on another machine is not the same one (pen ~40%
+  seed 0: 67% and 76% on 100 episodes), and such a pair compares two starts as well."""
   runs: dict = {}
   for row in rows:
     runs.setdefault((row['level'], row['method'], row['seed']), {})[row['round']] = row
@@ -75,11 +78,11 @@ def report(rows: list[dict], episodes: int, baseline: str = 'rlif_value') -> str
       continue  # not every policy evaluated yet
     finals[level, method, seed] = 100 * by_round[final_round]['success_rate']
     lasts[level, method, seed] = 100 * np.mean([by_round[r]['success_rate'] for r in wanted[1:]])
-    initials[level, seed] = 100 * by_round[0]['success_rate']
+    initials[level, method, seed] = 100 * by_round[0]['success_rate']
   levels = sorted({k[0] for k in finals}, key=lambda l: -int(l))
   methods = sorted({k[1] for k in finals}, key=lambda m: (m != baseline, m))
   lines = [f'# Success on {episodes} evaluation episodes per policy', '',
-           f'Each run\'s exported policies (round 0, the shared initial BC policy, and the last '
+           f'Each run\'s exported policies (round 0, its initial BC policy, and the last '
            f'{LAST} rounds) reloaded and run alone on {episodes} episodes from fixed initial '
            'states (the benchmark\'s 20 are the first 20), so one seed\'s number has a standard '
            f'error of about {100 * np.sqrt(0.25 / episodes):.0f} points at most. Final = the '
@@ -98,7 +101,8 @@ def report(rows: list[dict], episodes: int, baseline: str = 'rlif_value') -> str
       last = [lasts[level, method, s] for s in seeds]
       means.setdefault(method, []).append((np.mean(final), np.mean(last), len(seeds)))
       lines.append(f'| ~{level}% | {method} | {len(seeds)} | '
-                   f'{np.mean([initials[level, s] for s in seeds]):.0f} | {_mean_std(final)} | '
+                   f'{np.mean([initials[level, method, s] for s in seeds]):.0f} | '
+                   f'{_mean_std(final)} | '
                    f'{_mean_std(last)} |')
   lines += ['', 'Mean over levels (only methods with every level):', '',
             '| method | final | last 3 |', '|---|---|---|']
@@ -106,9 +110,11 @@ def report(rows: list[dict], episodes: int, baseline: str = 'rlif_value') -> str
     if len(means[method]) == len(levels):
       lines.append(f'| {method} | {np.mean([m[0] for m in means[method]]):.1f} | '
                    f'{np.mean([m[1] for m in means[method]]):.1f} |')
-  lines += ['', f'Each method minus {baseline}, paired by seed (final; last {LAST}):', '',
+  lines += ['', f'Each method minus {baseline}, paired by seed (final; last {LAST}; and the '
+            'initial policies: a nonzero difference there means the pair did not start from the '
+            'same policy, a BC policy retrained on another machine):', '',
             '| expert level | method | seeds | final difference | ahead | last-3 difference '
-            '| ahead |', '|---|---|---|---|---|---|---|']
+            '| ahead | initial difference |', '|---|---|---|---|---|---|---|---|']
   for level in levels:
     for method in methods:
       if method == baseline:
@@ -122,6 +128,8 @@ def report(rows: list[dict], episodes: int, baseline: str = 'rlif_value') -> str
         diff = np.array([table[level, method, s] - table[level, baseline, s] for s in seeds])
         cells += [f'{diff.mean():+.0f} +- {diff.std():.0f}',
                   f'{int((diff > 0).sum())} of {len(seeds)}']
+      start = np.array([initials[level, method, s] - initials[level, baseline, s] for s in seeds])
+      cells.append(f'{start.mean():+.0f} ({", ".join(f"{d:+.0f}" for d in start)})')
       lines.append(f'| ~{level}% | {method} | {len(seeds)} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines) + '\n'
 

@@ -23,17 +23,18 @@ def test_report_means_and_pairs_by_seed():
   rows = (_rows('40', 'rlif_value', 0, {0: 0.70, 3: 0.80, 4: 0.60, 5: 0.70})
           + _rows('40', 'rlif_value', 1, {0: 0.80, 3: 0.90, 4: 0.90, 5: 0.90})
           + _rows('40', 'hg_dagger', 0, {0: 0.70, 3: 0.50, 4: 0.60, 5: 0.64})
-          + _rows('40', 'hg_dagger', 1, {0: 0.80, 3: 0.90, 4: 0.96, 5: 0.96})
+          + _rows('40', 'hg_dagger', 1, {0: 0.86, 3: 0.90, 4: 0.96, 5: 0.96})
           # seed 2 of hg_dagger has no rlif_value partner; its round 4 is not evaluated yet
           + _rows('40', 'hg_dagger', 2, {0: 0.60, 3: 0.50, 5: 0.50}))
   text = reevaluate.report(rows, 100)
   lines = text.splitlines()
   assert '| ~40% | rlif_value | 2 | 75 | 80 +- 10 (70, 90) | 80 +- 10 (70, 90) |' in lines
-  assert '| ~40% | hg_dagger | 2 | 75 | 80 +- 16 (64, 96) | 76 +- 18 (58, 94) |' in lines
+  # seed 1 of hg_dagger started from another initial policy (86 against 80): its own mean
+  assert '| ~40% | hg_dagger | 2 | 78 | 80 +- 16 (64, 96) | 76 +- 18 (58, 94) |' in lines
   assert '| rlif_value | 80.0 | 80.0 |' in lines
   # last 3: (80 + 60 + 70) / 3 = 70 and 90; (50 + 60 + 64) / 3 = 58 and 94.
   # final: 64 - 70 = -6, 96 - 90 = +6; last 3: 58 - 70 = -12, 94 - 90 = +4
-  assert '| ~40% | hg_dagger | 2 | +0 +- 6 | 1 of 2 | -4 +- 8 | 1 of 2 |' in lines
+  assert '| ~40% | hg_dagger | 2 | +0 +- 6 | 1 of 2 | -4 +- 8 | 1 of 2 | +3 (+0, +6) |' in lines
   assert 'standard error of about 5 points' in text
 
 
