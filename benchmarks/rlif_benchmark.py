@@ -70,8 +70,10 @@ VARIANTS = {
     'bc0.2': _learner(bc_weight=0.2),
     'bc1': _learner(bc_weight=1.0),
     'bc4': _learner(bc_weight=4.0),
-    # Weaker terms. The term sums the squared error over the 24 action dimensions where TD3+BC
-    # averages it, and |Q| is ~0.3 here, so TD3+BC's alpha = 2.5 is bc_weight ~0.005.
+    # Weaker terms. The term sums the error over the 24 action dimensions where TD3+BC averages
+    # it, and TD3+BC scales Q by alpha / mean|Q|: the pen critics' mean Q is ~-0.09 with one-step
+    # targets and ~-1.7 at n_step 50 (results/critic_ranking/pen_mae.md), so its alpha = 2.5 is
+    # bc_weight ~0.0015 and ~0.03 here.
     'bc0.1': _learner(bc_weight=0.1),
     'bc0.02': _learner(bc_weight=0.02),
     'bc0': _learner(bc_weight=0.0),
