@@ -70,7 +70,7 @@ def report(rows: list[dict], episodes: int, baseline: str = 'rlif_value') -> str
   runs: dict = {}
   for row in rows:
     runs.setdefault((row['level'], row['method'], row['seed']), {})[row['round']] = row
-  finals, lasts, initials = {}, {}, {}
+  finals, lasts, initials, starts = {}, {}, {}, {}
   for (level, method, seed), by_round in runs.items():
     final_round = max(r['final_round'] for r in by_round.values())
     wanted = rounds_to_evaluate(final_round)
@@ -79,6 +79,7 @@ def report(rows: list[dict], episodes: int, baseline: str = 'rlif_value') -> str
     finals[level, method, seed] = 100 * by_round[final_round]['success_rate']
     lasts[level, method, seed] = 100 * np.mean([by_round[r]['success_rate'] for r in wanted[1:]])
     initials[level, method, seed] = 100 * by_round[0]['success_rate']
+    starts[level, method, seed] = (by_round[0]['success_rate'], by_round[0].get('mean_return'))
   levels = sorted({k[0] for k in finals}, key=lambda l: -int(l))
   methods = sorted({k[1] for k in finals}, key=lambda m: (m != baseline, m))
   lines = [f'# Success on {episodes} evaluation episodes per policy', '',
@@ -112,24 +113,32 @@ def report(rows: list[dict], episodes: int, baseline: str = 'rlif_value') -> str
                    f'{np.mean([m[1] for m in means[method]]):.1f} |')
   lines += ['', f'Each method minus {baseline}, paired by seed (final; last {LAST}; and the '
             'initial policies: a nonzero difference there means the pair did not start from the '
-            'same policy, a BC policy retrained on another machine):', '',
+            'same policy, a BC policy retrained on another machine). Where '
+            f'`{baseline}+rerun` (the default collected again) starts from the method\'s initial '
+            'policy and the shipped run does not, the seed is paired with the rerun '
+            '(`rlif_benchmark.pair_partner`).', '',
             '| expert level | method | seeds | final difference | ahead | last-3 difference '
-            '| ahead | initial difference |', '|---|---|---|---|---|---|---|---|']
+            '| ahead | initial difference | partner |', '|---|---|---|---|---|---|---|---|---|']
+  from benchmarks import rlif_benchmark
   for level in levels:
     for method in methods:
       if method == baseline:
         continue
-      seeds = sorted(s for l, m, s in finals
-                     if (l, m) == (level, method) and (level, baseline, s) in finals)
+      partner = {s: rlif_benchmark.pair_partner(starts, level, method, baseline, s)
+                 for l, m, s in finals if (l, m) == (level, method)}
+      seeds = sorted(s for s, p in partner.items() if (level, p, s) in finals)
       if not seeds:
         continue
+      def paired(table):
+        return np.array([table[level, method, s] - table[level, partner[s], s] for s in seeds])
+
       cells = []
-      for table in (finals, lasts):
-        diff = np.array([table[level, method, s] - table[level, baseline, s] for s in seeds])
+      for diff in (paired(finals), paired(lasts)):
         cells += [f'{diff.mean():+.0f} +- {diff.std():.0f}',
                   f'{int((diff > 0).sum())} of {len(seeds)}']
-      start = np.array([initials[level, method, s] - initials[level, baseline, s] for s in seeds])
-      cells.append(f'{start.mean():+.0f} ({", ".join(f"{d:+.0f}" for d in start)})')
+      start = paired(initials)
+      cells += [f'{start.mean():+.0f} ({", ".join(f"{d:+.0f}" for d in start)})',
+                ', '.join('rerun' if partner[s] != baseline else 'shipped' for s in seeds)]
       lines.append(f'| ~{level}% | {method} | {len(seeds)} | ' + ' | '.join(cells) + ' |')
   return '\n'.join(lines) + '\n'
 

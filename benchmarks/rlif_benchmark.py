@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import json
 import os
 import sys
@@ -405,15 +406,8 @@ def ablations(runs) -> list[str]:
     for label in sorted({k[1] for k in runs if k[0] == level and '+' in k[1]}, key=row_order):
       base = label.split('+')[0]
       rerun = f'{base}+rerun'
-
-      def partner(seed):
-        """The shipped run, or the rerun where only the rerun starts where the variant does."""
-        if label == rerun or (level, rerun, seed) not in runs:
-          return base
-        start = _initial(runs[(level, label, seed)])
-        if _initial(runs[(level, base, seed)]) != start == _initial(runs[(level, rerun, seed)]):
-          return rerun
-        return base
+      starts = {key: _initial(run) for key, run in runs.items() if key[0] == level}
+      partner = functools.partial(pair_partner, starts, level, label, base)
 
       seeds = sorted(s for (lv, m, s) in runs if lv == level and m == label
                      and (level, base, s) in runs)
@@ -451,6 +445,20 @@ def ablations(runs) -> list[str]:
           '| expert level | variant | seeds | variant | method as it ships | difference | '
           'variant ahead | initial BC policies |',
           '|---|---|---|---|---|---|---|---|'] + lines
+
+
+def pair_partner(starts, level, label, base, seed) -> str:
+  """The row `label` is compared with on `seed`: `base` as it ships, or `base+rerun` (the same
+  method collected again, on another day or machine) where only the rerun starts from the same
+  initial BC policy as `label`. starts: {(level, row, seed): what identifies the run's initial
+  policy}."""
+  rerun = f'{base}+rerun'
+  if label == rerun or (level, rerun, seed) not in starts:
+    return base
+  start = starts[(level, label, seed)]
+  if starts.get((level, base, seed)) != start == starts[(level, rerun, seed)]:
+    return rerun
+  return base
 
 
 def _eval_episodes(run):

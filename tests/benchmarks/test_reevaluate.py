@@ -34,7 +34,8 @@ def test_report_means_and_pairs_by_seed():
   assert '| rlif_value | 80.0 | 80.0 |' in lines
   # last 3: (80 + 60 + 70) / 3 = 70 and 90; (50 + 60 + 64) / 3 = 58 and 94.
   # final: 64 - 70 = -6, 96 - 90 = +6; last 3: 58 - 70 = -12, 94 - 90 = +4
-  assert '| ~40% | hg_dagger | 2 | +0 +- 6 | 1 of 2 | -4 +- 8 | 1 of 2 | +3 (+0, +6) |' in lines
+  assert ('| ~40% | hg_dagger | 2 | +0 +- 6 | 1 of 2 | -4 +- 8 | 1 of 2 | +3 (+0, +6) | '
+          'shipped, shipped |') in lines
   assert 'standard error of about 5 points' in text
 
 
@@ -76,3 +77,22 @@ def test_a_new_machine_keeps_the_evaluations_of_runs_it_does_not_have(tmp_path):
   with open(own) as f:  # a run's own evaluations are not overwritten
     assert len(f.readlines()) == 1
   assert reevaluate.restore_evaluations(root, 'pen', str(out), 100) == []
+
+
+def test_a_method_on_another_initial_policy_is_paired_with_the_default_rerun_from_it():
+  def run(method, seed, start, final):
+    rows = _rows('40', method, seed, {0: start, 3: final, 4: final, 5: final})
+    for row in rows:
+      row['mean_return'] = 1000 * row['success_rate'] if row['round'] == 0 else 0.0
+    return rows
+  rows = (run('rlif_value', 0, 0.67, 0.65) + run('rlif_value', 1, 0.71, 0.74)
+          # retrained on another machine: seed 0 starts elsewhere, seed 1 where the shipped run did
+          + run('rlif_value+accepted5', 0, 0.76, 0.69) + run('rlif_value+accepted5', 1, 0.71, 0.70)
+          + run('rlif_value+rerun', 0, 0.76, 0.73) + run('rlif_value+rerun', 1, 0.71, 0.80))
+  lines = reevaluate.report(rows, 100).splitlines()
+  # seed 0: 69 - 73 (the rerun, same start) = -4; seed 1: 70 - 74 (shipped, same start) = -4
+  assert ('| ~40% | rlif_value+accepted5 | 2 | -4 +- 0 | 0 of 2 | -4 +- 0 | 0 of 2 | +0 (+0, +0) '
+          '| rerun, shipped |') in lines
+  # the rerun itself against the shipped run: +8 and +6, from another start on seed 0
+  assert ('| ~40% | rlif_value+rerun | 2 | +7 +- 1 | 2 of 2 | +7 +- 1 | 2 of 2 | +4 (+9, +0) '
+          '| shipped, shipped |') in lines
