@@ -77,6 +77,15 @@ def test_a_new_machine_keeps_the_evaluations_of_runs_it_does_not_have(tmp_path):
   with open(own) as f:  # a run's own evaluations are not overwritten
     assert len(f.readlines()) == 1
   assert reevaluate.restore_evaluations(root, 'pen', str(out), 100) == []
+  # bc's run has round 0 alone and no policies: a row --methods leaves out reports nothing yet,
+  # and a wanted one says why it is not evaluated instead of failing on the missing folder
+  bc_run = rlif_benchmark.run_dir(root, 'pen', '40', 'bc', 1)
+  bc_records = [{'round': r, 'seed': 1, 'task': 'pen'} for r in range(6)]
+  assert reevaluate.evaluate_run(bc_run, bc_records, 100, {}, log=None, cached_only=True) == []
+  said = []
+  assert reevaluate.evaluate_run(bc_run, bc_records, 100, {}, log=said.append) == []
+  assert said == [f'{bc_run}: no exported policies here (records restored from the report), '
+                  'not evaluated']
 
 
 def test_a_method_on_another_initial_policy_is_paired_with_the_default_rerun_from_it():
