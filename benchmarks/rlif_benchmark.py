@@ -402,11 +402,11 @@ def ablations(runs) -> list[str]:
   alone changes."""
   import numpy as np
   lines = []
+  starts = {key: _initial(run) for key, run in runs.items()}
   for level in sorted({k[0] for k in runs}, key=lambda x: -int(x)):
     for label in sorted({k[1] for k in runs if k[0] == level and '+' in k[1]}, key=row_order):
       base = label.split('+')[0]
       rerun = f'{base}+rerun'
-      starts = {key: _initial(run) for key, run in runs.items() if key[0] == level}
       partner = functools.partial(pair_partner, starts, level, label, base)
 
       seeds = sorted(s for (lv, m, s) in runs if lv == level and m == label
