@@ -61,10 +61,13 @@ def _round_size(factor):
 
 VARIANTS = {
     # The behaviour term on demonstrated actions only (prior data, human-controlled steps).
-    'bc_demo': _learner(bc_actions='demonstrated'),
-    'bc_all': _learner(bc_actions='all'),
+    'bc_demo': _learner(bc_actions='demonstrated', accepted_window=0),
+    # TD3+BC's term, on every logged action: the default until 2026-12-07, and the label of the
+    # RLIF rows that ran it (WORKSPACE.md).
+    'bc_all': _learner(bc_actions='all', accepted_window=0),
     # The term on demonstrated actions and on the policy's own actions that no takeover followed
-    # within N steps (trainer/pairing.py `accepted`).
+    # within N steps (trainer/pairing.py `accepted`): configs/rlif.toml's default since
+    # 2026-12-07, so a no-op there; kept for the learners a row can start from.
     'accepted5': _learner(bc_actions='demonstrated', accepted_window=5),
     # The policy's refused proposals as terminal -1 transitions at the takeover state.
     'refused': _learner(refused_proposals=True),

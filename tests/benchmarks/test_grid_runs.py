@@ -44,6 +44,12 @@ def test_row_learner_is_the_benchmark_rows_learner():
   assert learner == 'rlif' and prior == 0.25
   assert settings['bc_actions'] == 'demonstrated' and settings['refused_proposals'] is True
   learner, settings, prior = grid_runs.row_learner('rlif_value', 'pen')
-  assert settings['bc_actions'] == 'all' and settings['refused_proposals'] is False
+  assert settings['bc_actions'] == 'demonstrated' and settings['accepted_window'] == 5
+  assert settings['refused_proposals'] is False
+  # The rows that ran the earlier default (the term on every logged action) read it back.
+  _, earlier, _ = grid_runs.row_learner('rlif_value+bc_all+nstep10', 'pen')
+  assert (earlier['bc_actions'], earlier['accepted_window'], earlier['n_step']) == ('all', 0, 10)
+  _, demo, _ = grid_runs.row_learner('rlif_value+bc_demo', 'pen')
+  assert (demo['bc_actions'], demo['accepted_window']) == ('demonstrated', 0)
   # None: the trainer takes configs/rlif.toml's prior_fraction, as the benchmark rows do.
   assert prior is None and settings['prior_fraction'] == 0.75

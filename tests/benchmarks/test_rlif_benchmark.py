@@ -111,7 +111,7 @@ def test_variants_change_one_thing_at_equal_budgets():
   assert small.rounds * small.updates_per_round == base.rounds * base.updates_per_round
   both = bench.apply_variants(base, 'rlif_value+bc_demo+g4')
   assert dict(both.learner_overrides) == {'seed_like': 1, 'bc_actions': 'demonstrated',
-                                          'critic_updates_per_step': 4}
+                                          'accepted_window': 0, 'critic_updates_per_step': 4}
   assert bench.apply_variants(base, 'rlif_value+drop').takeover == 'drop'
   assert bench.apply_variants(base, 'rlif_value') == base
   judged = bench.apply_variants(base, 'rlif_value+judge_clean+alpha0.99')
