@@ -67,7 +67,8 @@ VARIANTS = {
     'bc_all': _learner(bc_actions='all', accepted_window=0),
     # The term on demonstrated actions and on the policy's own actions that no takeover followed
     # within N steps (trainer/pairing.py `accepted`): configs/rlif.toml's default since
-    # 2026-12-07, so a no-op there; kept for the learners a row can start from.
+    # 2026-12-07, so a no-op on it; kept so a row can set the term back after a variant that
+    # changes it (e.g. `+bc_all+accepted5`).
     'accepted5': _learner(bc_actions='demonstrated', accepted_window=5),
     # The policy's refused proposals as terminal -1 transitions at the takeover state.
     'refused': _learner(refused_proposals=True),
