@@ -70,6 +70,12 @@ VARIANTS = {
     # 2026-12-07, so a no-op on it; kept so a row can set the term back after a variant that
     # changes it (e.g. `+bc_all+accepted5`).
     'accepted5': _learner(bc_actions='demonstrated', accepted_window=5),
+    # Each of the operator's own steps weighs N in the term against a demonstration or an
+    # accepted action (1): at a ~20% takeover share and prior fraction 0.75 they are ~5% of the
+    # term at 1, ~35% at 10 (HG-DAgger's batches: half).
+    'op4': _learner(operator_weight=4.0),
+    'op10': _learner(operator_weight=10.0),
+    'op20': _learner(operator_weight=20.0),
     # The policy's refused proposals as terminal -1 transitions at the takeover state.
     'refused': _learner(refused_proposals=True),
     'bc0.2': _learner(bc_weight=0.2),

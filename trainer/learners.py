@@ -61,9 +61,11 @@ DEFAULT_LEARNER = 'rlif'
 # `refused_proposals`; default false), and how many logged steps each TD target sums before it
 # bootstraps (trainer/pairing.py `multi_step`; default 1), and how many steps before a takeover
 # the policy's own actions count as corrected rather than accepted (trainer/pairing.py
-# `accepted`; default 0: none of the policy's actions are imitated as accepted).
+# `accepted`; default 0: none of the policy's actions are imitated as accepted), and how much
+# each of the operator's own steps weighs in the behaviour term (trainer/pairing.py
+# `demonstrated`; default 1).
 LOOP_SETTINGS = ('prior_fraction', 'actor_warm_start', 'refused_proposals', 'n_step',
-                 'accepted_window')
+                 'accepted_window', 'operator_weight')
 DEFAULT_PRIOR_FRACTION = 0.5
 
 

@@ -172,24 +172,31 @@ def empty(observation, action_dim: int) -> dict:
   }
 
 
-def demonstrated(transitions: dict, is_prior: bool) -> np.ndarray:
-  """[N] float32, 1 where the logged action is a demonstration, 0 where the policy acted: the one
-  place that decides which actions a learner may imitate.
+def demonstrated(transitions: dict, is_prior: bool, operator_weight: float = 1.0) -> np.ndarray:
+  """[N] float32, the weight of each logged action in the behaviour term: 1 where it is a
+  demonstration, 0 where the policy acted: the one place that decides which actions a learner
+  may imitate, and how much.
 
   Every action of prior data (expert demonstrations, round 0) is a demonstration; in an
   intervention round only the human-controlled steps (`is_intervention`) are. The policy's own
   actions there are logged too, including the ones that led to a takeover (reward -1): an
   imitation term over them would pull the actor toward what the human just corrected.
   Where `transitions` hold an `accepted` array (`accepted`; the train loop adds it when its
-  `accepted_window` > 0), the policy's own actions it marks are imitated too.
+  `accepted_window` > 0), the policy's own actions it marks are imitated too, with weight 1.
+  The operator's own steps in an intervention round weigh `operator_weight`: a correction made
+  at a state the policy reached, where HG-DAgger's batches hold as many of them as of prior data
+  while here they are a few percent of the term (the train loop's `operator_weight`).
   """
+  if operator_weight < 0:
+    raise ValueError(f'operator_weight must be >= 0, got {operator_weight}')
   n = size(transitions)
   if is_prior:
     return np.ones(n, np.float32)
-  flags = transitions['is_intervention'].astype(bool)
+  operator = transitions['is_intervention'].astype(bool)
+  weights = np.where(operator, np.float32(operator_weight), np.float32(0))
   if 'accepted' in transitions:
-    flags = flags | transitions['accepted'].astype(bool)
-  return flags.astype(np.float32)
+    weights = np.where(transitions['accepted'].astype(bool) & ~operator, np.float32(1), weights)
+  return weights.astype(np.float32)
 
 
 def accepted(transitions: dict, episode_sizes, window: int) -> np.ndarray:

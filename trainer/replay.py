@@ -37,21 +37,22 @@ class MixedReplay:
   """Prior and intervention pools with symmetric sampling."""
 
   def __init__(self, observation, action_dim: int, prior_fraction: float = 0.5,
-               seed: int = 0):
+               seed: int = 0, operator_weight: float = 1.0):
     """`observation`: the dataset's observation spec, an int D or a dict observation's fields
-    (pipeline.schema.ObservationSpec)."""
+    (pipeline.schema.ObservationSpec). `operator_weight`: the behaviour-term weight of the
+    operator's steps in the online pool (`pairing.demonstrated`)."""
     self.prior_fraction = float(prior_fraction)
+    self.operator_weight = float(operator_weight)
     prior_count(1, self.prior_fraction, 1, 1)  # Validates the fraction early.
     self._dims, self._seed = (observation, action_dim), seed
     empty = self._to_tensors(self._pool_arrays(pairing.empty(observation, action_dim), prior=True))
     self._tensors = {'prior': empty, 'online': empty}
     self.generator = tf.random.Generator.from_seed(seed)
 
-  @staticmethod
-  def _pool_arrays(transitions: dict, prior: bool) -> dict:
+  def _pool_arrays(self, transitions: dict, prior: bool) -> dict:
     """What a pool keeps of `transitions`: the `Transition` fields, `demonstrated` derived."""
     arrays = {k: transitions[k] for k in Transition._fields if k != 'demonstrated'}
-    arrays['demonstrated'] = pairing.demonstrated(transitions, prior)
+    arrays['demonstrated'] = pairing.demonstrated(transitions, prior, self.operator_weight)
     return arrays
 
   @staticmethod
@@ -60,7 +61,8 @@ class MixedReplay:
 
   def add(self, transitions: dict, prior: bool) -> None:
     """Adds `transitions` (pairing.FIELDS) to the prior or the online pool; whether each action
-    is a demonstration follows from the pool and the intervention flags (`pairing.demonstrated`)."""
+    is a demonstration, and its weight, follow from the pool and the intervention flags
+    (`pairing.demonstrated`)."""
     name = 'prior' if prior else 'online'
     added = self._to_tensors(self._pool_arrays(transitions, prior))
     self._tensors[name] = tf.nest.map_structure(lambda pool, new: tf.concat([pool, new], 0),
@@ -68,7 +70,8 @@ class MixedReplay:
 
   def prior_only(self) -> 'MixedReplay':
     """A replay over this one's prior pool alone (e.g. behaviour cloning before RL)."""
-    replay = MixedReplay(*self._dims, prior_fraction=1.0, seed=self._seed)
+    replay = MixedReplay(*self._dims, prior_fraction=1.0, seed=self._seed,
+                         operator_weight=self.operator_weight)
     replay._tensors['prior'] = self._tensors['prior']
     return replay
 

@@ -99,9 +99,9 @@ class RlpdAgent(transition_agent.TransitionAgent):
     actions; 0 (the default) is RLPD's recipe. It keeps the actor near the logged actions when
     the critics, trained on little data, have action-gradients that point off the data.
     `bc_actions` says which logged actions the term pulls toward: 'all' (TD3+BC: every sample
-    of the batch) or 'demonstrated' (only samples whose `Transition.demonstrated` is 1, prior
-    data and human-controlled steps; the mean is over those, 0 when a batch has none), so the
-    policy's own actions that led to a takeover are not imitated. `bc_error` 'mae' uses the
+    of the batch) or 'demonstrated' (the samples whose `Transition.demonstrated` weight is > 0,
+    prior data, human-controlled steps and accepted actions; the mean is weighted by it, 0 when a
+    batch has none), so the policy's own actions that led to a takeover are not imitated. `bc_error` 'mae' uses the
     absolute error instead of the squared one (the median of the logged actions, not their mean;
     networks.deployed_action_error).
     `actor_pessimism` k rates the actor's action by mean_e Q_e - k * std_e Q_e over the ensemble
@@ -269,8 +269,8 @@ class RlpdAgent(transition_agent.TransitionAgent):
     """mean(alpha * log pi(a|s) - (mean_e Q_e(s, a) - k std_e Q_e(s, a)) over all E critics), k =
     `actor_pessimism`; eps from `seed`; plus,
     with `bc_weight` > 0, bc_weight * sum_b w_b sum_dims (tanh(mean(s_b)) - data_action_b)^2 /
-    sum_b w_b (|.| for `bc_error` 'mae'), where w = 1 (`bc_actions` 'all') or w = `demonstrated`
-    ('demonstrated')."""
+    sum_b w_b (|.| for `bc_error` 'mae'), where w = 1 (`bc_actions` 'all') or w = `demonstrated`,
+    each action's weight ('demonstrated')."""
     loss, _ = self._actor_loss_and_log_prob(observation,
                                             self._draw_seed() if seed is None else seed,
                                             data_action, demonstrated)

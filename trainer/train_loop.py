@@ -100,6 +100,14 @@ class TrainLoop:
     if self.accepted_window and agent_settings.get('bc_actions', 'all') != 'demonstrated':
       raise ValueError(f'accepted_window = {self.accepted_window} needs bc_actions = '
                        "'demonstrated': with 'all' every logged action is imitated already")
+    # How much each of the operator's own steps counts in the behaviour term against a
+    # demonstration or an accepted action (trainer/pairing.py `demonstrated`; default 1).
+    self.operator_weight = float(loop_settings.get('operator_weight', 1.0))
+    if self.operator_weight < 0:
+      raise ValueError(f'operator_weight must be >= 0, got {self.operator_weight}')
+    if self.operator_weight != 1.0 and agent_settings.get('bc_actions', 'all') != 'demonstrated':
+      raise ValueError(f'operator_weight = {self.operator_weight} needs bc_actions = '
+                       "'demonstrated': the 'all' term weighs every logged action alike")
     self._actor_hidden = agent_settings.get('actor_hidden')
     self._encoder_settings = agent_settings.get('encoder')
     # Set by a caller that gives the actor its start itself (sim.loop copies the run's shared
@@ -117,7 +125,8 @@ class TrainLoop:
       raise ValueError(f'n_step = {self.n_step} is a setting of the RL learners; learner '
                        f'{config.learner!r} does not learn from rewards')
     self.replay = replay_lib.MixedReplay(self.data.observation_spec, self.data.action_dim,
-                                         self.prior_fraction, seed=config.seed)
+                                         self.prior_fraction, seed=config.seed,
+                                         operator_weight=self.operator_weight)
     self.schedule = Schedule()
     self._schedule_var = tf.Variable('', dtype=tf.string, trainable=False)
     self._checkpoint = tf.train.Checkpoint(agent=self.agent, sampler=self.replay.generator,

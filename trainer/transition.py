@@ -16,6 +16,7 @@ class Transition(NamedTuple):
   reward: tf.Tensor            # [B] float32
   discount: tf.Tensor          # [B] float32
   next_observation: tf.Tensor  # [B, obs_dim] float32
-  demonstrated: tf.Tensor      # [B] float32: 1 where the logged action is a demonstration
-  #                              (prior data or a human-controlled step), 0 where the policy
-  #                              acted (see trainer/pairing.py `demonstrated`)
+  demonstrated: tf.Tensor      # [B] float32: the logged action's weight in the behaviour term,
+  #                              1 for a demonstration (prior data, an accepted action), the
+  #                              loop's `operator_weight` for a human-controlled step, 0 where
+  #                              the policy acted (see trainer/pairing.py `demonstrated`)

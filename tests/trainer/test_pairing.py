@@ -223,3 +223,19 @@ def test_demonstrated_adds_the_accepted_policy_actions_in_intervention_rounds():
   both['accepted'] = pairing.accepted(both, [4], window=1)
   summed = pairing.multi_step(both, [4], n=3, gamma=0.9)
   np.testing.assert_array_equal(pairing.demonstrated(summed, is_prior=False), [1, 0, 1, 1])
+
+
+def test_operator_weight_weighs_the_human_steps_of_intervention_rounds_only():
+  transitions = {'reward': np.array([0, -1, 0, 0, 0], np.float32),
+                 'is_intervention': np.array([False, False, True, True, False]),
+                 'accepted': np.array([True, False, False, False, True])}
+  # The policy's accepted actions stay 1, the one that led to the takeover 0, the human's 10.
+  np.testing.assert_array_equal(
+      pairing.demonstrated(transitions, is_prior=False, operator_weight=10.0), [1, 0, 10, 10, 1])
+  np.testing.assert_array_equal(
+      pairing.demonstrated(transitions, is_prior=False, operator_weight=0.0), [1, 0, 0, 0, 1])
+  # Prior data are demonstrations, weight 1, whatever their flags say.
+  np.testing.assert_array_equal(
+      pairing.demonstrated(transitions, is_prior=True, operator_weight=10.0), [1] * 5)
+  with pytest.raises(ValueError, match='operator_weight must be >= 0'):
+    pairing.demonstrated(transitions, is_prior=False, operator_weight=-1.0)

@@ -226,6 +226,12 @@ def test_behaviour_term_on_demonstrated_actions_only():
   np.testing.assert_allclose(
       agent.actor_loss(none.observation, seed=SEED, data_action=none.action,
                        demonstrated=none.demonstrated).numpy(), rl, rtol=1e-5)
+  # Weights (an operator's step weighing 4): a weighted mean, (e0 + 4 e3 + e5) / 6.
+  weighted = batch._replace(demonstrated=tf.constant([1, 0, 0, 4, 0, 1], tf.float32))
+  np.testing.assert_allclose(
+      agent.actor_loss(weighted.observation, seed=SEED, data_action=weighted.action,
+                       demonstrated=weighted.demonstrated).numpy(),
+      rl + 0.5 * (error[0] + 4 * error[3] + error[5]) / 6, rtol=1e-5)
   assert np.isfinite(float(agent.train(batch).loss))
   with pytest.raises(ValueError, match='bc_actions'):
     make_agent(bc_actions='expert')

@@ -215,6 +215,24 @@ def test_accepted_window_marks_the_policy_actions_no_takeover_followed(raw_logs,
     loop(tmp_path, settings={**TINY, 'bc_actions': 'demonstrated', 'accepted_window': -1})
 
 
+def test_operator_weight_weighs_the_human_steps_in_the_online_pool(raw_logs, tmp_path):
+  data_dir = str(tmp_path / 'data')
+  write(raw_logs, data_dir, 0, demos=True, num_npz=3, num_streamed=0)
+  write(raw_logs, data_dir, 1)
+  settings = {**TINY, 'bc_weight': 0.4, 'bc_actions': 'demonstrated', 'operator_weight': 5.0}
+  trainer = loop(tmp_path, settings=settings, num_steps=2)
+  trainer.run()
+  human = rounds_data.RlifDataset(data_dir, 'ds').load_round(1).transitions['is_intervention']
+  assert 0 < human.sum() < human.size
+  np.testing.assert_array_equal(trainer.replay._tensors['online'].demonstrated.numpy(),
+                                np.where(human, 5.0, 0.0))
+  np.testing.assert_array_equal(trainer.replay._tensors['prior'].demonstrated.numpy(), 1.0)
+  with pytest.raises(ValueError, match="needs bc_actions = 'demonstrated'"):
+    loop(tmp_path, settings={**TINY, 'operator_weight': 5.0})
+  with pytest.raises(ValueError, match='operator_weight must be >= 0'):
+    loop(tmp_path, settings={**TINY, 'bc_actions': 'demonstrated', 'operator_weight': -1.0})
+
+
 def test_prior_fraction_comes_from_the_flag_else_the_settings_file_else_half(raw_logs, tmp_path):
   write(raw_logs, str(tmp_path / 'data'), 0, demos=True)
   assert loop(tmp_path, settings={**TINY, 'prior_fraction': 0.75}).prior_fraction == 0.75
