@@ -119,6 +119,13 @@ def test_variants_change_one_thing_at_equal_budgets():
   assert dataclasses.replace(judged, operator_standard='own', intervention_overrides=()) == base
   with pytest.raises(ValueError, match='unknown variant'):
     bench.apply_variants(base, 'rlif_value+fast')
+  # Every variant's learner settings are settings of the RLIF learner (a run would otherwise fail
+  # at its first train call, after its collection).
+  from trainer import learners
+  for name in bench.VARIANTS:
+    overrides = dict(bench.apply_variants(loop.LoopSpec(method='rlif_value'),
+                                          f'rlif_value+{name}').learner_overrides)
+    learners.load_settings('rlif', overrides=overrides)
   # Rows are ordered by method, each method's variants after it.
   labels = ['bc', 'rlif_value+g4', 'dagger', 'rlif_value', 'rlif_value+bc_demo']
   assert sorted(labels, key=bench.row_order) == [
