@@ -72,7 +72,7 @@ VARIANTS = {
     'accepted5': _learner(bc_actions='demonstrated', accepted_window=5),
     # Each of the operator's own steps weighs N in the term against a demonstration or an
     # accepted action (1): at a ~20% takeover share and prior fraction 0.75 they are ~5% of the
-    # term at 1, ~35% at 10 (HG-DAgger's batches: half).
+    # term at 1, ~33% at 10 (HG-DAgger's batches: half).
     'op4': _learner(operator_weight=4.0),
     'op10': _learner(operator_weight=10.0),
     'op20': _learner(operator_weight=20.0),

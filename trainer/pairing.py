@@ -196,7 +196,7 @@ def demonstrated(transitions: dict, is_prior: bool, operator_weight: float = 1.0
   weights = np.where(operator, np.float32(operator_weight), np.float32(0))
   if 'accepted' in transitions:
     weights = np.where(transitions['accepted'].astype(bool) & ~operator, np.float32(1), weights)
-  return weights.astype(np.float32)
+  return weights
 
 
 def accepted(transitions: dict, episode_sizes, window: int) -> np.ndarray:

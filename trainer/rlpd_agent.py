@@ -101,9 +101,9 @@ class RlpdAgent(transition_agent.TransitionAgent):
     `bc_actions` says which logged actions the term pulls toward: 'all' (TD3+BC: every sample
     of the batch) or 'demonstrated' (the samples whose `Transition.demonstrated` weight is > 0,
     prior data, human-controlled steps and accepted actions; the mean is weighted by it, 0 when a
-    batch has none), so the policy's own actions that led to a takeover are not imitated. `bc_error` 'mae' uses the
-    absolute error instead of the squared one (the median of the logged actions, not their mean;
-    networks.deployed_action_error).
+    batch has none), so the policy's own actions that led to a takeover are not imitated.
+    `bc_error` 'mae' uses the absolute error instead of the squared one (the median of the
+    logged actions, not their mean; networks.deployed_action_error).
     `actor_pessimism` k rates the actor's action by mean_e Q_e - k * std_e Q_e over the ensemble
     instead of the mean (RLPD, k = 0): the critics agree where they were fit and disagree off the
     data, so k > 0 keeps the actor where its critics know the value (SAC-N / EDAC's argument).

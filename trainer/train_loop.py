@@ -101,10 +101,9 @@ class TrainLoop:
       raise ValueError(f'accepted_window = {self.accepted_window} needs bc_actions = '
                        "'demonstrated': with 'all' every logged action is imitated already")
     # How much each of the operator's own steps counts in the behaviour term against a
-    # demonstration or an accepted action (trainer/pairing.py `demonstrated`; default 1).
+    # demonstration or an accepted action (trainer/pairing.py `demonstrated`, which refuses a
+    # negative one when the replay below is made; default 1).
     self.operator_weight = float(loop_settings.get('operator_weight', 1.0))
-    if self.operator_weight < 0:
-      raise ValueError(f'operator_weight must be >= 0, got {self.operator_weight}')
     if self.operator_weight != 1.0 and agent_settings.get('bc_actions', 'all') != 'demonstrated':
       raise ValueError(f'operator_weight = {self.operator_weight} needs bc_actions = '
                        "'demonstrated': the 'all' term weighs every logged action alike")
