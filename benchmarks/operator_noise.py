@@ -8,9 +8,8 @@ simulated operators differ in how noisy their actions are, so this asks whether 
 read from the data a team has, without the expert: an operator whose intended action changes
 smoothly from step to step and whose executed action carries independent noise e_t has
 a_t - a_{t-1} = (smooth change) + (e_t - e_{t-1}), whose spread is sqrt(2) sigma. The estimate is
-the median over action dimensions of 1.4826 x the median absolute deviation of the first
-differences, / sqrt(2) (robust to the intended action's occasional fast moves). Clipping to
-[-1, 1] shrinks it where the noise is large (pen). Printed beside the noise each level was
+`trainer.operator_noise.roughness_noise`, the reading `operator_weight = "auto"` uses. Clipping
+to [-1, 1] shrinks it where the noise is large (pen). Printed beside the noise each level was
 calibrated with (sim/experts.py); reads the round-0 demonstrations of finished runs under
 ~/rlif_runs/benchmark/<grid>/level<L>/*-s<seed>/raw/round_0/.
 """
@@ -21,24 +20,11 @@ import argparse
 import glob
 import os
 import sys
-from typing import Sequence
 
 import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
-
-MAD_TO_STD = 1.4826  # a Gaussian's standard deviation over its median absolute deviation
-
-
-def roughness_noise(episodes: Sequence[np.ndarray]) -> float:
-  """The per-step noise of the actions in `episodes` (each [T, A]) from their first differences:
-  the median over dimensions of the differences' robust spread / sqrt(2)."""
-  diffs = np.concatenate([np.diff(np.asarray(a, np.float64), axis=0) for a in episodes])
-  if diffs.shape[0] < 2:
-    raise ValueError('roughness_noise needs at least 3 steps in all')
-  mad = np.median(np.abs(diffs - np.median(diffs, axis=0)), axis=0)
-  return float(np.median(mad) * MAD_TO_STD / np.sqrt(2))
 
 
 def grid_demonstrations(root: str, grid: str, level: str, seed: int) -> list[np.ndarray]:
@@ -59,6 +45,7 @@ def main():
   parser.add_argument('--root', default=os.path.expanduser('~/rlif_runs/benchmark'))
   args = parser.parse_args()
   from sim import experts as experts_lib
+  from trainer import operator_noise
   lines = ['| grid | level | calibrated noise | estimated from the demonstrations | episodes |',
            '|---|---|---|---|---|']
   for grid in args.grids.split(','):
@@ -68,7 +55,8 @@ def main():
       if not episodes:
         continue
       sigma = experts_lib.calibrated_scale(task, level, 'noise')
-      lines.append(f'| {grid} | ~{level}% | {sigma:.3f} | {roughness_noise(episodes):.3f} | '
+      noise = operator_noise.roughness_noise(np.concatenate(episodes), [len(a) for a in episodes])
+      lines.append(f'| {grid} | ~{level}% | {sigma:.3f} | {noise:.3f} | '
                    f'{len(episodes)} |')
   print('\n'.join(lines))
 

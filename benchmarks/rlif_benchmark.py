@@ -76,6 +76,10 @@ VARIANTS = {
     'op4': _learner(operator_weight=4.0),
     'op10': _learner(operator_weight=10.0),
     'op20': _learner(operator_weight=20.0),
+    # The weight read from the operator's demonstrations (trainer/operator_noise.py): 10 where
+    # they read precise (noise <= 0.3), else 1; on a cell whose reading is known it is `op10` or
+    # the default, and its runs are those runs again.
+    'opauto': _learner(operator_weight='auto'),
     # The policy's refused proposals as terminal -1 transitions at the takeover state.
     'refused': _learner(refused_proposals=True),
     'bc0.2': _learner(bc_weight=0.2),

@@ -19,9 +19,11 @@ import os
 import time
 from typing import Callable, Optional
 
+import numpy as np
 import tensorflow as tf
 
 from trainer import learners
+from trainer import operator_noise
 from trainer import pairing
 from trainer import replay as replay_lib
 from trainer import rounds_data
@@ -102,10 +104,20 @@ class TrainLoop:
                        "'demonstrated': with 'all' every logged action is imitated already")
     # How much each of the operator's own steps counts in the behaviour term against a
     # demonstration or an accepted action (trainer/pairing.py `demonstrated`, which refuses a
-    # negative one when the replay below is made; default 1).
-    self.operator_weight = float(loop_settings.get('operator_weight', 1.0))
-    if self.operator_weight != 1.0 and agent_settings.get('bc_actions', 'all') != 'demonstrated':
-      raise ValueError(f'operator_weight = {self.operator_weight} needs bc_actions = '
+    # negative one when the replay below is made; default 1). "auto": read from how precise the
+    # operator's demonstrations are (trainer/operator_noise.py) once the prior rounds have joined,
+    # before any intervention round does (`_join`); until then 1.
+    setting = loop_settings.get('operator_weight', 1.0)
+    self.operator_weight_auto = setting == 'auto'
+    try:
+      self.operator_weight = 1.0 if self.operator_weight_auto else float(setting)
+    except (TypeError, ValueError):
+      raise ValueError(f'operator_weight must be a number or "auto", got {setting!r}') from None
+    self.operator_noise: Optional[float] = None  # read by "auto"
+    self._prior_actions: list = []  # (actions, episode sizes) of the prior rounds, for "auto"
+    if ((self.operator_weight_auto or self.operator_weight != 1.0)
+        and agent_settings.get('bc_actions', 'all') != 'demonstrated'):
+      raise ValueError(f'operator_weight = {setting} needs bc_actions = '
                        "'demonstrated': the 'all' term weighs every logged action alike")
     self._actor_hidden = agent_settings.get('actor_hidden')
     self._encoder_settings = agent_settings.get('encoder')
@@ -145,6 +157,11 @@ class TrainLoop:
       is_prior = r in self.config.prior_rounds
       refused = data.refused if self.refused_proposals else None
       transitions = data.transitions
+      if self.operator_weight_auto:
+        if is_prior:
+          self._prior_actions.append((transitions['action'], data.episode_sizes))
+        elif self.operator_noise is None:
+          self._read_operator_weight()
       if self.accepted_window and not is_prior:
         transitions = dict(transitions, accepted=pairing.accepted(
             transitions, data.episode_sizes, self.accepted_window))
@@ -167,6 +184,23 @@ class TrainLoop:
                + (f', {pairing.size(refused)} refused proposals' if refused is not None else '')
                + f'; pools: prior '
                f'{self.replay.size(True)}, intervention {self.replay.size(False)}')
+
+  def _read_operator_weight(self) -> None:
+    """`operator_weight = "auto"`: the weight of the operator's steps from how precise its
+    demonstrations (the prior rounds joined so far) read; 1 without enough of them."""
+    actions = [a for a, _ in self._prior_actions] or [np.zeros((0, self.data.action_dim))]
+    sizes = [n for _, n in self._prior_actions] or [np.zeros(0, int)]
+    try:
+      self.operator_noise = operator_noise.roughness_noise(np.concatenate(actions),
+                                                           np.concatenate(sizes))
+    except ValueError as e:
+      self.operator_noise = float('nan')
+      self.log(f'operator_weight "auto": {e}; the operator\'s steps weigh 1')
+      return
+    self.replay.operator_weight = operator_noise.weight_for(self.operator_noise)
+    self.log(f'operator_weight "auto": the demonstrations read a per-step noise of '
+             f'{self.operator_noise:.3f} (precise: at most {operator_noise.PRECISE_NOISE}), so '
+             f'the operator\'s steps weigh {self.replay.operator_weight:g}')
 
   def _new_rounds(self) -> list[int]:
     """Committed rounds after the newest joined one, up to the first gap (a round committed
@@ -343,4 +377,5 @@ class TrainLoop:
       self.schedule.target_step = self.step + steps_per_round
       self._save()
     return {'step': self.step, 'joined': self.schedule.joined,
-            'exported': self.schedule.exported, 'rounds': self.round_stats}
+            'exported': self.schedule.exported, 'rounds': self.round_stats,
+            'operator_weight': self.replay.operator_weight}

@@ -17,6 +17,8 @@ from trainer import learners
 from trainer import rounds_data
 from trainer import train_loop
 
+from tests.conftest import ACT_DIM, OBS_DIM
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TINY = {'num_critics': 3, 'num_min_critics': 2, 'critic_hidden': [16, 16],
         'actor_hidden': [16, 16], 'use_xla': False}
@@ -231,6 +233,63 @@ def test_operator_weight_weighs_the_human_steps_in_the_online_pool(raw_logs, tmp
     loop(tmp_path, settings={**TINY, 'operator_weight': 5.0})
   with pytest.raises(ValueError, match='operator_weight must be >= 0'):
     loop(tmp_path, settings={**TINY, 'bc_actions': 'demonstrated', 'operator_weight': -1.0})
+
+
+def _smooth_demos(directory, episodes=4, steps=30, noise=0.0, seed=0):
+  """A demonstration round whose actions are slow sines plus `noise`, written as raw npz."""
+  from pipeline import raw_writer
+  os.makedirs(directory, exist_ok=True)
+  rng = np.random.default_rng(seed)
+  t = np.linspace(0, np.pi, steps)[:, None]
+  for i in range(episodes):
+    actions = 0.5 * np.sin(t * rng.uniform(0.5, 1.5, ACT_DIM)) + rng.normal(0, noise,
+                                                                             (steps, ACT_DIM))
+    raw_writer.write_npz_episode(
+        os.path.join(directory, f'demo{i}.npz'),
+        rng.normal(size=(steps + 1, OBS_DIM)).astype(np.float32),
+        np.clip(actions, -1, 1).astype(np.float32), {'episode_id': f'demo{i}'})
+  return directory
+
+
+@pytest.mark.parametrize('noise, weight', [(0.02, 10.0), (0.6, 1.0)])
+def test_operator_weight_auto_reads_the_demonstrations_before_the_first_correction(
+    raw_logs, tmp_path, noise, weight):
+  """Precise demonstrations (noise 0.02) weigh the operator's steps PRECISE_WEIGHT, noisy ones
+  (0.6) 1; the weight is read before the intervention round joins, and again on a resume."""
+  from trainer import operator_noise
+  data_dir = str(tmp_path / 'data')
+  round_job.run_round([os.path.join(_smooth_demos(str(tmp_path / 'demos'), noise=noise), '*')],
+                      data_dir, 'ds', 0, runner='plain')
+  write(raw_logs, data_dir, 1)
+  settings = {**TINY, 'bc_weight': 0.4, 'bc_actions': 'demonstrated', 'operator_weight': 'auto'}
+  trainer = loop(tmp_path, settings=settings, num_steps=2)
+  assert trainer.run()['operator_weight'] == weight
+  assert trainer.operator_noise == pytest.approx(noise, abs=0.05 if noise < 0.3 else 0.25)
+  assert (trainer.operator_noise <= operator_noise.PRECISE_NOISE) == (weight == 10.0)
+  human = rounds_data.RlifDataset(data_dir, 'ds').load_round(1).transitions['is_intervention']
+  np.testing.assert_array_equal(trainer.replay._tensors['online'].demonstrated.numpy(),
+                                np.where(human, weight, 0.0))
+  np.testing.assert_array_equal(trainer.replay._tensors['prior'].demonstrated.numpy(), 1.0)
+  resumed = loop(tmp_path, settings=settings, num_steps=2)
+  assert resumed.run()['operator_weight'] == weight
+  assert resumed.operator_noise == trainer.operator_noise
+
+
+def test_operator_weight_auto_without_demonstrations_weighs_1(raw_logs, tmp_path):
+  write(raw_logs, str(tmp_path / 'data'), 0)
+  lines = []
+  config = train_loop.LoopConfig(learner='rlpd', batch_size=16, progress=False, num_steps=2,
+                                 prior_rounds=())
+  trainer = train_loop.TrainLoop(
+      config, {**TINY, 'bc_weight': 0.4, 'bc_actions': 'demonstrated', 'operator_weight': 'auto'},
+      str(tmp_path / 'data'), 'ds', str(tmp_path / 'run'), log=lines.append)
+  assert trainer.run()['operator_weight'] == 1.0
+  assert any('needs at least 2 step-to-step differences' in line and 'weigh 1' in line
+             for line in lines)
+  with pytest.raises(ValueError, match='operator_weight must be a number or "auto", got \'x\''):
+    loop(tmp_path, settings={**TINY, 'bc_actions': 'demonstrated', 'operator_weight': 'x'})
+  with pytest.raises(ValueError, match="operator_weight = auto needs bc_actions"):
+    loop(tmp_path, settings={**TINY, 'operator_weight': 'auto'})
 
 
 def test_prior_fraction_comes_from_the_flag_else_the_settings_file_else_half(raw_logs, tmp_path):
