@@ -106,16 +106,17 @@ class TrainLoop:
     # demonstration or an accepted action (trainer/pairing.py `demonstrated`, which refuses a
     # negative one when the replay below is made; default 1). "auto": read from how precise the
     # operator's demonstrations are (trainer/operator_noise.py) once the prior rounds have joined,
-    # before any intervention round does (`_join`); until then 1.
+    # before any intervention round does (`_join`); until then 1. The replay's weight is the one
+    # in force.
     setting = loop_settings.get('operator_weight', 1.0)
     self.operator_weight_auto = setting == 'auto'
     try:
-      self.operator_weight = 1.0 if self.operator_weight_auto else float(setting)
+      operator_weight = 1.0 if self.operator_weight_auto else float(setting)
     except (TypeError, ValueError):
       raise ValueError(f'operator_weight must be a number or "auto", got {setting!r}') from None
     self.operator_noise: Optional[float] = None  # read by "auto"
     self._prior_actions: list = []  # (actions, episode sizes) of the prior rounds, for "auto"
-    if ((self.operator_weight_auto or self.operator_weight != 1.0)
+    if ((self.operator_weight_auto or operator_weight != 1.0)
         and agent_settings.get('bc_actions', 'all') != 'demonstrated'):
       raise ValueError(f'operator_weight = {setting} needs bc_actions = '
                        "'demonstrated': the 'all' term weighs every logged action alike")
@@ -137,7 +138,7 @@ class TrainLoop:
                        f'{config.learner!r} does not learn from rewards')
     self.replay = replay_lib.MixedReplay(self.data.observation_spec, self.data.action_dim,
                                          self.prior_fraction, seed=config.seed,
-                                         operator_weight=self.operator_weight)
+                                         operator_weight=operator_weight)
     self.schedule = Schedule()
     self._schedule_var = tf.Variable('', dtype=tf.string, trainable=False)
     self._checkpoint = tf.train.Checkpoint(agent=self.agent, sampler=self.replay.generator,
@@ -190,6 +191,7 @@ class TrainLoop:
     demonstrations (the prior rounds joined so far) read; 1 without enough of them."""
     actions = [a for a, _ in self._prior_actions] or [np.zeros((0, self.data.action_dim))]
     sizes = [n for _, n in self._prior_actions] or [np.zeros(0, int)]
+    self._prior_actions = []  # read once: the prior pool holds these actions already
     try:
       self.operator_noise = operator_noise.roughness_noise(np.concatenate(actions),
                                                            np.concatenate(sizes))
