@@ -80,6 +80,10 @@ VARIANTS = {
     # they read precise (noise <= 0.3), else 1; on a cell whose reading is known it is `op10` or
     # the default, and its runs are those runs again.
     'opauto': _learner(operator_weight='auto'),
+    # The term weighs every demonstrated transition of both pools alike (trainer/replay.py
+    # `bc_sampling`), not the batch's 3:1 prior mix: the operator's share of the term grows with
+    # its data (at 100k env steps on pen ~10%, ~28% with the accepted actions, ~73% without).
+    'bcpool': _learner(bc_sampling='pool'),
     # The policy's refused proposals as terminal -1 transitions at the takeover state.
     'refused': _learner(refused_proposals=True),
     'bc0.2': _learner(bc_weight=0.2),

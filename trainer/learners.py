@@ -65,7 +65,7 @@ DEFAULT_LEARNER = 'rlif'
 # each of the operator's own steps weighs in the behaviour term (trainer/pairing.py
 # `demonstrated`; default 1).
 LOOP_SETTINGS = ('prior_fraction', 'actor_warm_start', 'refused_proposals', 'n_step',
-                 'accepted_window', 'operator_weight')
+                 'accepted_window', 'operator_weight', 'bc_sampling')
 DEFAULT_PRIOR_FRACTION = 0.5
 
 

@@ -1,6 +1,14 @@
 """Symmetric sampling (RLPD): every batch draws a fixed fraction from prior data and the rest from
 intervention rounds, uniformly with replacement inside each pool.
 
+The behaviour term reads each sample's `demonstrated` weight. With `bc_sampling = 'batch'` it
+imitates the batch as drawn, so the prior fraction also fixes the demonstrations' share of the
+term however much online data has joined. With 'pool' each sample's weight is scaled by how many
+transitions of its pool it stands for (pool size / samples drawn from it): the term then weighs
+every demonstrated transition of both pools alike, a self-normalised importance-weighted
+estimate of imitating the whole pool uniformly, and the operator's share grows with its data.
+The critics' batch is the same either way.
+
 The pools live as tensors, and only as tensors (no numpy copy beside them): sampling runs in-graph
 with a checkpointable `tf.random.Generator`, and a pool grows (a new round joins) without
 retracing the training step. Dict observations are held field by field, camera images as uint8
@@ -33,16 +41,23 @@ def prior_count(batch_size: int, prior_fraction: float, prior_size: int,
   return int(round(batch_size * prior_fraction))
 
 
+BC_SAMPLING = ('batch', 'pool')
+
+
 class MixedReplay:
   """Prior and intervention pools with symmetric sampling."""
 
   def __init__(self, observation, action_dim: int, prior_fraction: float = 0.5,
-               seed: int = 0, operator_weight: float = 1.0):
+               seed: int = 0, operator_weight: float = 1.0, bc_sampling: str = 'batch'):
     """`observation`: the dataset's observation spec, an int D or a dict observation's fields
     (pipeline.schema.ObservationSpec). `operator_weight`: the behaviour-term weight of the
-    operator's steps in the online pool (`pairing.demonstrated`)."""
+    operator's steps in the online pool (`pairing.demonstrated`). `bc_sampling`: 'batch' or
+    'pool' (the module docstring)."""
     self.prior_fraction = float(prior_fraction)
     self.operator_weight = float(operator_weight)
+    if bc_sampling not in BC_SAMPLING:
+      raise ValueError(f'bc_sampling must be one of {BC_SAMPLING}, got {bc_sampling!r}')
+    self.bc_sampling = bc_sampling
     prior_count(1, self.prior_fraction, 1, 1)  # Validates the fraction early.
     self._dims, self._seed = (observation, action_dim), seed
     empty = self._to_tensors(self._pool_arrays(pairing.empty(observation, action_dim), prior=True))
@@ -71,7 +86,7 @@ class MixedReplay:
   def prior_only(self) -> 'MixedReplay':
     """A replay over this one's prior pool alone (e.g. behaviour cloning before RL)."""
     replay = MixedReplay(*self._dims, prior_fraction=1.0, seed=self._seed,
-                         operator_weight=self.operator_weight)
+                         operator_weight=self.operator_weight, bc_sampling=self.bc_sampling)
     replay._tensors['prior'] = self._tensors['prior']
     return replay
 
@@ -83,24 +98,28 @@ class MixedReplay:
     configured mix (the learner splits the batch into per-critic-update chunks)."""
     n_prior = prior_count(batch_size, self.prior_fraction, self.size(True), self.size(False))
     return _sample(self._tensors['prior'], self._tensors['online'], self.generator,
-                   n_prior, batch_size - n_prior, num_batches)
+                   n_prior, batch_size - n_prior, num_batches, self.bc_sampling == 'pool')
 
 
 def _draw(pool: Transition, generator: tf.random.Generator, count: int,
-          num_batches: int) -> Transition:
+          num_batches: int, pool_weights: bool) -> Transition:
   size = tf.shape(pool.reward, out_type=tf.int64)[0]
   index = generator.uniform([num_batches, count], maxval=tf.maximum(size, 1), dtype=tf.int64)
-  return tf.nest.map_structure(lambda x: tf.gather(x, index), pool)
+  drawn = tf.nest.map_structure(lambda x: tf.gather(x, index), pool)
+  if pool_weights:  # each sample stands for size / count transitions of its pool
+    stands_for = tf.cast(size, tf.float32) / float(count)
+    drawn = drawn._replace(demonstrated=drawn.demonstrated * stands_for)
+  return drawn
 
 
 @tf.function(reduce_retracing=True)
 def _sample(prior: Transition, online: Transition, generator: tf.random.Generator,
-            n_prior: int, n_online: int, num_batches: int) -> Transition:
+            n_prior: int, n_online: int, num_batches: int, pool_weights: bool) -> Transition:
   parts = []
   if n_prior:
-    parts.append(_draw(prior, generator, n_prior, num_batches))
+    parts.append(_draw(prior, generator, n_prior, num_batches, pool_weights))
   if n_online:
-    parts.append(_draw(online, generator, n_online, num_batches))
+    parts.append(_draw(online, generator, n_online, num_batches, pool_weights))
   # [num_batches, n_prior + n_online, ...] -> [num_batches * batch_size, ...]
   return tf.nest.map_structure(
       lambda *xs: tf.reshape(tf.concat(xs, axis=1),

@@ -120,6 +120,12 @@ class TrainLoop:
         and agent_settings.get('bc_actions', 'all') != 'demonstrated'):
       raise ValueError(f'operator_weight = {setting} needs bc_actions = '
                        "'demonstrated': the 'all' term weighs every logged action alike")
+    # How the behaviour term weighs the batch's two pools (trainer/replay.py): 'batch' as
+    # drawn, 'pool' each demonstrated transition of either pool alike.
+    bc_sampling = loop_settings.get('bc_sampling', 'batch')
+    if bc_sampling != 'batch' and agent_settings.get('bc_actions', 'all') != 'demonstrated':
+      raise ValueError(f'bc_sampling = {bc_sampling!r} needs bc_actions = '
+                       "'demonstrated': the 'all' term weighs every logged action alike")
     self._actor_hidden = agent_settings.get('actor_hidden')
     self._encoder_settings = agent_settings.get('encoder')
     # Set by a caller that gives the actor its start itself (sim.loop copies the run's shared
@@ -138,7 +144,8 @@ class TrainLoop:
                        f'{config.learner!r} does not learn from rewards')
     self.replay = replay_lib.MixedReplay(self.data.observation_spec, self.data.action_dim,
                                          self.prior_fraction, seed=config.seed,
-                                         operator_weight=operator_weight)
+                                         operator_weight=operator_weight,
+                                         bc_sampling=bc_sampling)
     self.schedule = Schedule()
     self._schedule_var = tf.Variable('', dtype=tf.string, trainable=False)
     self._checkpoint = tf.train.Checkpoint(agent=self.agent, sampler=self.replay.generator,

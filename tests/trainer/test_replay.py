@@ -71,6 +71,38 @@ def test_demonstrated_flags_follow_the_pool_and_the_takeovers():
   assert 0 < demo[reward == -1.0].sum() < (reward == -1.0).sum()  # both kinds were drawn
 
 
+def test_pool_sampling_weighs_each_demonstration_by_the_pool_it_stands_for():
+  """bc_sampling='pool': a prior sample stands for 40 / 48 transitions, an online one for
+  120 / 16 (operator steps at operator_weight 2); the term's weights then match imitating the
+  demonstrated transitions of both pools uniformly, while the critics' mix stays 3:1."""
+  r = replay.MixedReplay(1, 1, 0.75, seed=2, operator_weight=2.0, bc_sampling='pool')
+  r.add(pool(40, 1.0), prior=True)
+  online = pool(120, -1.0)
+  online['is_intervention'] = np.arange(120) % 4 == 0  # 30 operator steps, 90 of the policy's
+  r.add(online, prior=False)
+  batch = r.sample(64, num_batches=200)
+  reward, obs, demo = (batch.reward.numpy(), batch.observation.numpy()[:, 0],
+                       batch.demonstrated.numpy())
+  assert (reward.reshape(200, 64) == 1.0).sum(axis=1).tolist() == [48] * 200
+  np.testing.assert_allclose(demo[reward == 1.0], 40 / 48)
+  operator = (reward == -1.0) & (obs % 4 == 0)
+  np.testing.assert_allclose(demo[operator], 2 * 120 / 16)
+  np.testing.assert_array_equal(demo[(reward == -1.0) & ~operator], 0.0)
+  # The operator's share of the term: 30 steps x 2 against 40 demonstrations, 60%, where the
+  # batch as drawn gives it 2 x 16/4 against 48, 14%.
+  share = demo[operator].sum() / demo.sum()
+  assert abs(share - 0.6) < 0.03
+  batch_share = replay.MixedReplay(1, 1, 0.75, seed=2, operator_weight=2.0)
+  batch_share.add(pool(40, 1.0), prior=True)
+  batch_share.add(online, prior=False)
+  drawn = batch_share.sample(64, num_batches=200)
+  op = (drawn.reward.numpy() == -1.0) & (drawn.observation.numpy()[:, 0] % 4 == 0)
+  assert abs(drawn.demonstrated.numpy()[op].sum() / drawn.demonstrated.numpy().sum()
+             - 2 * 4 / (2 * 4 + 48)) < 0.03
+  with pytest.raises(ValueError, match="bc_sampling must be one of"):
+    replay.MixedReplay(1, 1, 0.5, bc_sampling='uniform')
+
+
 def test_dict_observations_are_sampled_field_by_field_with_images_as_uint8():
   from pipeline import schema as sc
   spec = (sc.ObservationField('camera', (3, 3, 1)), sc.ObservationField('state', (2,)))

@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from pipeline import round_job
 from trainer import learners
+from trainer import replay as replay_lib
 from trainer import rounds_data
 from trainer import train_loop
 
@@ -233,6 +234,25 @@ def test_operator_weight_weighs_the_human_steps_in_the_online_pool(raw_logs, tmp
     loop(tmp_path, settings={**TINY, 'operator_weight': 5.0})
   with pytest.raises(ValueError, match='operator_weight must be >= 0'):
     loop(tmp_path, settings={**TINY, 'bc_actions': 'demonstrated', 'operator_weight': -1.0})
+
+
+def test_bc_sampling_pool_reaches_the_replay_and_needs_the_demonstrated_term(raw_logs, tmp_path):
+  data_dir = str(tmp_path / 'data')
+  write(raw_logs, data_dir, 0, demos=True, num_npz=3, num_streamed=0)
+  write(raw_logs, data_dir, 1)
+  settings = {**TINY, 'bc_weight': 0.4, 'bc_actions': 'demonstrated', 'bc_sampling': 'pool'}
+  trainer = loop(tmp_path, settings=settings, num_steps=2)
+  trainer.run()
+  assert trainer.replay.bc_sampling == 'pool'
+  sizes = trainer.replay.size(True), trainer.replay.size(False)
+  n_prior = replay_lib.prior_count(64, trainer.replay.prior_fraction, *sizes)
+  weights = trainer.replay.sample(64, num_batches=20).demonstrated.numpy()
+  np.testing.assert_allclose(np.unique(weights[weights > 0]),
+                             sorted([sizes[0] / n_prior, sizes[1] / (64 - n_prior)]), rtol=1e-6)
+  with pytest.raises(ValueError, match="bc_sampling = 'pool' needs bc_actions = 'demonstrated'"):
+    loop(tmp_path, settings={**TINY, 'bc_sampling': 'pool'})
+  with pytest.raises(ValueError, match='bc_sampling must be one of'):
+    loop(tmp_path, settings={**TINY, 'bc_actions': 'demonstrated', 'bc_sampling': 'x'})
 
 
 def _smooth_demos(directory, episodes=4, steps=30, noise=0.0, seed=0):
