@@ -82,7 +82,7 @@ VARIANTS = {
     'opauto': _learner(operator_weight='auto'),
     # The term weighs every demonstrated transition of both pools alike (trainer/replay.py
     # `bc_sampling`), not the batch's 3:1 prior mix: the operator's share of the term grows with
-    # its data (at 100k env steps on pen ~10%, ~28% with the accepted actions, ~73% without).
+    # its data (at 100k env steps on pen ~10%, ~34% with the accepted actions, ~73% without).
     'bcpool': _learner(bc_sampling='pool'),
     # The policy's refused proposals as terminal -1 transitions at the takeover state.
     'refused': _learner(refused_proposals=True),
