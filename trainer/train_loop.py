@@ -89,19 +89,25 @@ class TrainLoop:
         config.prior_fraction if config.prior_fraction is not None
         else loop_settings.get('prior_fraction', learners.DEFAULT_PRIOR_FRACTION))
     self.actor_warm_start = int(loop_settings.get('actor_warm_start', 0))
+    demonstrated_term = agent_settings.get('bc_actions', 'all') == 'demonstrated'
+
+    def needs_demonstrated_term(in_use: bool, setting: str, why: str) -> None:
+      """Refuses `setting` in use where the behaviour term imitates every logged action."""
+      if in_use and not demonstrated_term:
+        raise ValueError(f"{setting} needs bc_actions = 'demonstrated': {why}")
+
     self.refused_proposals = bool(loop_settings.get('refused_proposals', False))
-    if (self.refused_proposals and float(agent_settings.get('bc_weight', 0.0)) > 0
-        and agent_settings.get('bc_actions', 'all') != 'demonstrated'):
-      raise ValueError("refused_proposals = true needs bc_actions = 'demonstrated': the "
-                       "behaviour term must not imitate the proposals the operator refused")
+    needs_demonstrated_term(
+        self.refused_proposals and float(agent_settings.get('bc_weight', 0.0)) > 0,
+        'refused_proposals = true',
+        'the behaviour term must not imitate the proposals the operator refused')
     # The policy's own actions the operator let run, imitated beside the demonstrations
     # (trainer/pairing.py `accepted`): only the 'demonstrated' term reads the flags.
     self.accepted_window = int(loop_settings.get('accepted_window', 0))
     if self.accepted_window < 0:
       raise ValueError(f'accepted_window must be >= 0, got {self.accepted_window}')
-    if self.accepted_window and agent_settings.get('bc_actions', 'all') != 'demonstrated':
-      raise ValueError(f'accepted_window = {self.accepted_window} needs bc_actions = '
-                       "'demonstrated': with 'all' every logged action is imitated already")
+    needs_demonstrated_term(bool(self.accepted_window), f'accepted_window = {self.accepted_window}',
+                            "with 'all' every logged action is imitated already")
     # How much each of the operator's own steps counts in the behaviour term against a
     # demonstration or an accepted action (trainer/pairing.py `demonstrated`, which refuses a
     # negative one when the replay below is made; default 1). "auto": read from how precise the
@@ -116,16 +122,14 @@ class TrainLoop:
       raise ValueError(f'operator_weight must be a number or "auto", got {setting!r}') from None
     self.operator_noise: Optional[float] = None  # read by "auto"
     self._prior_actions: list = []  # (actions, episode sizes) of the prior rounds, for "auto"
-    if ((self.operator_weight_auto or operator_weight != 1.0)
-        and agent_settings.get('bc_actions', 'all') != 'demonstrated'):
-      raise ValueError(f'operator_weight = {setting} needs bc_actions = '
-                       "'demonstrated': the 'all' term weighs every logged action alike")
+    needs_demonstrated_term(self.operator_weight_auto or operator_weight != 1.0,
+                            f'operator_weight = {setting}',
+                            "the 'all' term weighs every logged action alike")
     # How the behaviour term weighs the batch's two pools (trainer/replay.py): 'batch' as
     # drawn, 'pool' each demonstrated transition of either pool alike.
     bc_sampling = loop_settings.get('bc_sampling', 'batch')
-    if bc_sampling != 'batch' and agent_settings.get('bc_actions', 'all') != 'demonstrated':
-      raise ValueError(f'bc_sampling = {bc_sampling!r} needs bc_actions = '
-                       "'demonstrated': the 'all' term weighs every logged action alike")
+    needs_demonstrated_term(bc_sampling != 'batch', f'bc_sampling = {bc_sampling!r}',
+                            "the 'all' term weighs every logged action alike")
     self._actor_hidden = agent_settings.get('actor_hidden')
     self._encoder_settings = agent_settings.get('encoder')
     # Set by a caller that gives the actor its start itself (sim.loop copies the run's shared
